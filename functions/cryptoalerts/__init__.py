@@ -1,0 +1,1 @@
+"""Shared core of crypto-alerts: used by every Lambda function and by the listener."""

@@ -1,0 +1,29 @@
+"""CloudWatch metric names (EMF, namespace `CryptoAlerts`): one place for every name the code emits.
+
+The dashboard and the alarms in template.yaml refer to these names; a test keeps them in step.
+"""
+
+from __future__ import annotations
+
+NAMESPACE = "CryptoAlerts"
+
+# Thresholds
+INVALID_THRESHOLDS = "InvalidThresholds"
+# Listener
+FRAMES = "Frames"
+MALFORMED_FRAMES = "MalformedFrames"
+QUALIFYING_LIQUIDATIONS = "QualifyingLiquidations"
+CASCADES = "Cascades"
+RECONNECTS = "Reconnects"
+SECONDS_SINCE_LAST_FRAME = "SecondsSinceLastFrame"
+LISTENER_CONNECTED = "ListenerConnected"
+OUTBOX_DEPTH = "OutboxDepth"
+# OI pipeline
+OI_SNAPSHOT_OK = "OiSnapshotOk"
+OI_SNAPSHOT_FAILED = "OiSnapshotFailed"
+OI_EVALUATIONS = "OiEvaluations"
+# Alerts (dimension `kind` when produced, `status` when dispatched)
+ALERTS_PRODUCED = "AlertsProduced"
+ALERTS = "Alerts"
+TELEGRAM_LATENCY = "TelegramLatency"
+TELEGRAM_ERRORS = "TelegramErrors"

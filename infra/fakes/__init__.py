@@ -1,0 +1,1 @@
+"""Local servers that speak the exchanges' and Telegram's real wire formats (tests, demo)."""
