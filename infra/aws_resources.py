@@ -33,7 +33,7 @@ class Stack:
     def resolve(self, value: Any) -> Any:
         """Resolve Ref, Fn::GetAtt and Fn::Sub against this stack."""
         if isinstance(value, dict) and len(value) == 1:
-            (name, arg), = value.items()
+            ((name, arg),) = value.items()
             if name == "Ref":
                 return self._ref(arg)
             if name == "Fn::GetAtt":
@@ -56,8 +56,13 @@ class Stack:
         return self._ref(name)
 
     def _ref(self, name: str) -> str:
-        pseudo = {"AWS::Region": REGION, "AWS::AccountId": ACCOUNT, "AWS::Partition": "aws",
-                  "AWS::StackName": self.parameters["Stage"], "AWS::URLSuffix": "amazonaws.com"}
+        pseudo = {
+            "AWS::Region": REGION,
+            "AWS::AccountId": ACCOUNT,
+            "AWS::Partition": "aws",
+            "AWS::StackName": self.parameters["Stage"],
+            "AWS::URLSuffix": "amazonaws.com",
+        }
         if name in pseudo:
             return pseudo[name]
         if name in self.parameters:
@@ -141,8 +146,8 @@ def _create_table(ddb: Any, stack: Stack, logical: str, props: dict[str, Any]) -
         )
 
 
-def _queue_attributes(props: dict[str, Any]) -> dict[str, str]:
-    attrs: dict[str, str] = {}
+def _queue_attributes(props: dict[str, Any]) -> dict[Any, str]:
+    attrs: dict[Any, str] = {}
     for key in ("VisibilityTimeout", "MessageRetentionPeriod", "DelaySeconds", "ReceiveMessageWaitTimeSeconds"):
         if key in props:
             attrs[key] = str(props[key])

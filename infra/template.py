@@ -13,11 +13,22 @@ TEMPLATE_PATH = REPO_ROOT / "template.yaml"
 
 _SCALAR_TAGS = {"!Ref": "Ref", "!Condition": "Condition"}
 _LIST_TAGS = {
-    "!GetAtt": "Fn::GetAtt", "!Sub": "Fn::Sub", "!Join": "Fn::Join", "!If": "Fn::If",
-    "!Equals": "Fn::Equals", "!Not": "Fn::Not", "!And": "Fn::And", "!Or": "Fn::Or",
-    "!Select": "Fn::Select", "!Split": "Fn::Split", "!FindInMap": "Fn::FindInMap",
-    "!GetAZs": "Fn::GetAZs", "!Base64": "Fn::Base64", "!ImportValue": "Fn::ImportValue",
-    "!Cidr": "Fn::Cidr", "!ToJsonString": "Fn::ToJsonString",
+    "!GetAtt": "Fn::GetAtt",
+    "!Sub": "Fn::Sub",
+    "!Join": "Fn::Join",
+    "!If": "Fn::If",
+    "!Equals": "Fn::Equals",
+    "!Not": "Fn::Not",
+    "!And": "Fn::And",
+    "!Or": "Fn::Or",
+    "!Select": "Fn::Select",
+    "!Split": "Fn::Split",
+    "!FindInMap": "Fn::FindInMap",
+    "!GetAZs": "Fn::GetAZs",
+    "!Base64": "Fn::Base64",
+    "!ImportValue": "Fn::ImportValue",
+    "!Cidr": "Fn::Cidr",
+    "!ToJsonString": "Fn::ToJsonString",
 }
 
 
@@ -46,7 +57,7 @@ _CfnLoader.add_multi_constructor("!", _construct)
 
 def load(path: Path = TEMPLATE_PATH) -> dict[str, Any]:
     with open(path, encoding="utf-8") as fh:
-        return yaml.load(fh, Loader=_CfnLoader)  # noqa: S506 - SafeLoader subclass
+        return yaml.load(fh, Loader=_CfnLoader)
 
 
 @cache

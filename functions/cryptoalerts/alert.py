@@ -6,13 +6,13 @@ import json
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Final, Literal
 
 from cryptoalerts.timeutil import iso_ms, parse_iso
 
 SCHEMA = 1
-LIQUIDATION_CASCADE = "liquidation_cascade"
-OI_EXPLOSION = "oi_explosion"
+LIQUIDATION_CASCADE: Final = "liquidation_cascade"
+OI_EXPLOSION: Final = "oi_explosion"
 KINDS = (LIQUIDATION_CASCADE, OI_EXPLOSION)
 PRIORITIES = ("LOW", "MEDIUM", "HIGH")
 
