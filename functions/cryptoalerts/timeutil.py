@@ -34,7 +34,7 @@ def utc_now() -> datetime:
 
 
 def event_time(event: Mapping[str, Any] | None, clock: Callable[[], datetime] = utc_now) -> datetime:
-    """"Now" for a scheduled handler: the event's `time`, else the clock (DESIGN §2.6).
+    """The moment a scheduled handler works for: the event's `time`, else the clock (DESIGN §2.6).
 
     Accepts EventBridge scheduled events, the Scheduler `Input` `{"time": ...}` and a Lambda
     destination record, whose `responsePayload` / `requestPayload` carry the same field.
