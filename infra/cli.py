@@ -1,0 +1,63 @@
+"""`crypto-alerts`: the operator's command line (DESIGN §2.8).
+
+    crypto-alerts thresholds show | set PATH VALUE | edit | validate FILE
+    crypto-alerts telegram setup --chat-id ID
+    crypto-alerts history [--limit N]
+    crypto-alerts status [--listener-url URL]
+    crypto-alerts backtest --liquidations CSV --oi CSV [--thresholds FILE]
+
+Works against AWS and the local stack alike: boto3 honours AWS_ENDPOINT_URL, resource names come
+from flags, the environment of DESIGN §2.2, or the CloudFormation stack's outputs. A problem the
+operator can fix is one line on stderr and exit status 1; usage errors exit 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable, Sequence
+
+from botocore.exceptions import BotoCoreError, ClientError
+from cryptoalerts.config import ConfigError
+from cryptoalerts.thresholds import InvalidThresholds
+
+from infra import cli_history, cli_status, cli_telegram, cli_thresholds
+from infra.cli_context import CliError, add_common_arguments, describe
+
+
+def build_parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    add_common_arguments(common)
+    parser = argparse.ArgumentParser(
+        prog="crypto-alerts", description="Operate crypto-alerts: thresholds, Telegram, history, health, backtests."
+    )
+    subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    cli_thresholds.add_parser(subparsers, common)
+    cli_telegram.add_parser(subparsers, common)
+    cli_history.add_parser(subparsers, common)
+    cli_status.add_parser(subparsers, common)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    handler: Callable[[argparse.Namespace], int] = args.handler
+    try:
+        return handler(args)
+    except InvalidThresholds as exc:
+        _error(f"invalid thresholds: {exc.field}: {exc.reason}; nothing written")
+    except (CliError, ConfigError) as exc:
+        _error(str(exc))
+    except (ClientError, BotoCoreError) as exc:
+        _error(f"AWS: {describe(exc)}")
+    except KeyboardInterrupt:
+        _error("interrupted")
+    return 1
+
+
+def _error(message: str) -> None:
+    print(f"crypto-alerts: error: {message}", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
