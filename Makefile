@@ -7,7 +7,11 @@ PYTHON ?= $(shell for p in python3.13 python3.12 python3.11 python3; do \
 	command -v $$p >/dev/null 2>&1 && $$p -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null \
 	&& { echo $$p; break; }; done)
 
-.PHONY: install test lint unit integration e2e bench run demo clean
+SAM_VENV := .venv-sam
+SAM := $(SAM_VENV)/bin/sam
+STAGE ?= dev
+
+.PHONY: install test lint bench run demo sam-install validate sam-build deploy clean
 
 install: $(VENV)/.installed
 
@@ -24,11 +28,37 @@ lint: install
 	$(VENV)/bin/mypy
 	$(VENV)/bin/cfn-lint template.yaml
 
-test: lint
+test: lint validate sam-build
 	$(VENV)/bin/pytest -q
+
+# The whole pipeline on this machine: moto server, live markets, console or real Telegram.
+run: install
+	$(PY) -m infra.run
+
+# The same stack offline: fake exchanges replaying ../shared/data plus a scripted cascade and OI surge.
+demo: install
+	$(PY) -m infra.run --demo
+
+# SAM CLI in its own virtual environment: it pins boto3 exactly.
+sam-install: $(SAM_VENV)/.installed
+
+$(SAM_VENV)/.installed:
+	$(PYTHON) -m venv $(SAM_VENV)
+	$(SAM_VENV)/bin/pip install -q --upgrade pip
+	$(SAM_VENV)/bin/pip install -q aws-sam-cli
+	touch $@
+
+validate: sam-install
+	$(SAM) validate --lint --region us-east-1
+
+# sam build needs the Lambda runtime's Python (3.13); infra/find-python313 finds one off PATH too.
+sam-build: sam-install
+	@py=$$(infra/find-python313); \
+	if [ -z "$$py" ]; then echo "sam build: no python3.13 on this machine; install one (e.g. pyenv install 3.13) to build"; \
+	else echo "sam build with $$py"; PATH="$$(dirname $$py):$$PATH" $(SAM) build --parallel; fi
 
 bench: install
 	$(VENV)/bin/pytest -q -s tests/benchmarks
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .aws-sam
+	rm -rf $(VENV) $(SAM_VENV) .pytest_cache .mypy_cache .ruff_cache .aws-sam .local
