@@ -1,0 +1,10 @@
+"""The liquidation listener: Binance's all-market liquidation stream to cascade alerts on SQS.
+
+Run with `python -m listener`; configured by the environment (DESIGN §2.2, listener/settings.py).
+"""
+
+import os
+
+# Powertools loggers (ours and the shared core's child loggers) take their service name from here.
+os.environ.setdefault("POWERTOOLS_SERVICE_NAME", "listener")
+os.environ.setdefault("POWERTOOLS_METRICS_NAMESPACE", "CryptoAlerts")

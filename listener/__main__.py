@@ -1,0 +1,44 @@
+"""`python -m listener`: run until SIGTERM/SIGINT, then flush the outbox and exit 0."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import sys
+
+from cryptoalerts.config import ConfigError
+
+from listener.log import logger
+from listener.service import serve
+from listener.settings import Settings
+
+
+async def _main(settings: Settings) -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, _request_stop, stop, signum)
+    await serve(settings, stop)
+
+
+def _request_stop(stop: asyncio.Event, signum: int) -> None:
+    logger.info("stop requested", extra={"signal": signal.Signals(signum).name})
+    stop.set()
+
+
+def main() -> int:
+    # EMF lines are printed; without a TTY stdout is block-buffered and CloudWatch would see them late.
+    if hasattr(sys.stdout, "reconfigure"):
+        sys.stdout.reconfigure(line_buffering=True)
+    try:
+        settings = Settings.from_env()
+    except ConfigError as exc:
+        logger.error("configuration error; not starting", extra={"error": str(exc)})
+        return 2
+    asyncio.run(_main(settings))
+    logger.info("listener stopped")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
