@@ -18,6 +18,9 @@ RECONNECTS = "Reconnects"
 SECONDS_SINCE_LAST_FRAME = "SecondsSinceLastFrame"
 LISTENER_CONNECTED = "ListenerConnected"
 OUTBOX_DEPTH = "OutboxDepth"
+OUTBOX_DROPPED = "OutboxDropped"
+ALERT_SEND_FAILURES = "AlertSendFailures"
+DUPLICATE_FRAMES = "DuplicateFrames"
 # OI pipeline
 OI_SNAPSHOT_OK = "OiSnapshotOk"
 OI_SNAPSHOT_FAILED = "OiSnapshotFailed"
@@ -27,3 +30,6 @@ ALERTS_PRODUCED = "AlertsProduced"
 ALERTS = "Alerts"
 TELEGRAM_LATENCY = "TelegramLatency"
 TELEGRAM_ERRORS = "TelegramErrors"
+# Dispatcher: Alerts has dimension `status` (delivered | duplicate | rate_limited | failed | invalid),
+# TelegramErrors dimension `reason` (rate_limited | unavailable | rejected).
+HISTORY_WRITE_FAILURES = "HistoryWriteFailures"
