@@ -71,10 +71,12 @@ async def fetch_all(
     urls: Mapping[str, str],
     gate: RateLimitGate,
     *,
-    timeout_s: float = REQUEST_TIMEOUT_S,
-    deadline_s: float = EXCHANGE_DEADLINE_S,
+    timeout_s: float | None = None,
+    deadline_s: float | None = None,
     clock: Callable[[], float] = time.monotonic,
 ) -> Snapshot:
+    timeout_s = REQUEST_TIMEOUT_S if timeout_s is None else timeout_s
+    deadline = EXCHANGE_DEADLINE_S if deadline_s is None else deadline_s
     watched = tuple(dict.fromkeys(symbols))
     snapshot = Snapshot()
     log = RequestLog(snapshot.requests)
@@ -87,7 +89,7 @@ async def fetch_all(
             return
         try:
             base = urls[adapter.name].rstrip("/")
-            result = await asyncio.wait_for(adapter.fetch(client, base, watched, log), deadline_s)
+            result = await asyncio.wait_for(adapter.fetch(client, base, watched, log), deadline)
         except RateLimited as exc:
             gate.back_off(adapter.name, exc.retry_after_s, clock())
             snapshot.failures[adapter.name] = str(exc)
@@ -96,7 +98,7 @@ async def fetch_all(
             snapshot.failures[adapter.name] = str(exc)
             return
         except TimeoutError:
-            snapshot.failures[adapter.name] = f"no complete answer within {deadline_s:g} s"
+            snapshot.failures[adapter.name] = f"no complete answer within {deadline:g} s"
             return
         except Exception as exc:  # an adapter bug must not cost the other exchanges their minute
             snapshot.failures[adapter.name] = f"unexpected {type(exc).__name__}: {exc}"

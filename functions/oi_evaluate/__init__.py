@@ -1,0 +1,1 @@
+"""OiEvaluateFunction: 15-minute OI deltas with cross-exchange confirmation; alerts to AlertQueue."""

@@ -1,0 +1,1 @@
+"""OiSnapshotFunction: every minute, open interest from Binance, Bybit and OKX into OiSnapshotTable."""
