@@ -21,7 +21,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from cryptoalerts.config import ConfigError
 from cryptoalerts.thresholds import InvalidThresholds
 
-from infra import cli_history, cli_status, cli_telegram, cli_thresholds
+from infra import cli_backtest, cli_history, cli_status, cli_telegram, cli_thresholds
 from infra.cli_context import CliError, add_common_arguments, describe
 
 
@@ -36,6 +36,7 @@ def build_parser() -> argparse.ArgumentParser:
     cli_telegram.add_parser(subparsers, common)
     cli_history.add_parser(subparsers, common)
     cli_status.add_parser(subparsers, common)
+    cli_backtest.add_parser(subparsers)
     return parser
 
 

@@ -54,6 +54,7 @@ def test_the_outputs_the_cli_reads_exist_in_the_template() -> None:
         ["telegram", "setup"],
         ["history"],
         ["status"],
+        ["backtest", "--liquidations", "l.csv", "--oi", "o.csv"],
     ],
 )
 def test_every_operator_command_parses(argv: list[str]) -> None:
