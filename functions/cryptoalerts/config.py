@@ -11,6 +11,8 @@ OKX_REST_URL = "OKX_REST_URL"
 TELEGRAM_API_URL = "TELEGRAM_API_URL"
 HEALTH_PORT = "HEALTH_PORT"
 ALERT_QUEUE_URL = "ALERT_QUEUE_URL"
+# The dispatcher sends a message that is not a valid alert straight to the dead-letter queue.
+ALERT_DEAD_LETTER_QUEUE_URL = "ALERT_DEAD_LETTER_QUEUE_URL"
 THRESHOLDS_PARAMETER = "THRESHOLDS_PARAMETER"
 # Tables (DESIGN §2.1: every table reaches the code through an environment variable).
 OI_TABLE = "OI_TABLE"
