@@ -23,6 +23,8 @@ STACK_NAME = "crypto-alerts-{stage}"
 # template.yaml Outputs the CLI reads when no flag or environment variable names a resource.
 OUTPUT_HISTORY_TABLE = "AlertHistoryTableName"
 OUTPUT_ALERT_QUEUE_URL = "AlertQueueUrl"
+# On the local stack (AWS_ENDPOINT_URL set) resources are named by stage and logical id.
+LOCAL_RESOURCE_NAME = "crypto-alerts-{stage}-{logical_id}"
 
 
 class CliError(Exception):
@@ -75,14 +77,24 @@ class Context:
         return flag or os.environ.get(config.THRESHOLDS_PARAMETER) or THRESHOLDS_PARAMETER_NAME.format(stage=self.stage)
 
     def history_table(self, flag: str | None = None) -> str:
-        return flag or os.environ.get(config.HISTORY_TABLE) or self._output(OUTPUT_HISTORY_TABLE, config.HISTORY_TABLE)
+        found = flag or os.environ.get(config.HISTORY_TABLE) or self._stack_outputs.get(OUTPUT_HISTORY_TABLE)
+        if not found and self.local:
+            found = self._local_name("AlertHistoryTable")
+        return found or self._missing(OUTPUT_HISTORY_TABLE, config.HISTORY_TABLE)
 
     def alert_queue_url(self, flag: str | None = None) -> str:
-        return (
-            flag
-            or os.environ.get(config.ALERT_QUEUE_URL)
-            or self._output(OUTPUT_ALERT_QUEUE_URL, config.ALERT_QUEUE_URL)
-        )
+        found = flag or os.environ.get(config.ALERT_QUEUE_URL) or self._stack_outputs.get(OUTPUT_ALERT_QUEUE_URL)
+        if not found and self.local:
+            sqs = self.client("sqs")
+            try:
+                found = sqs.get_queue_url(QueueName=self._local_name("AlertQueue"))["QueueUrl"]
+            except (ClientError, BotoCoreError):
+                found = None
+        return found or self._missing(OUTPUT_ALERT_QUEUE_URL, config.ALERT_QUEUE_URL)
+
+    def _local_name(self, logical_id: str) -> str:
+        """The name the local stack gives a resource (infra.aws_resources.deploy; a test keeps them in step)."""
+        return LOCAL_RESOURCE_NAME.format(stage=self.stage, logical_id=logical_id)
 
     @property
     def resolved_stack_name(self) -> str:
@@ -98,14 +110,11 @@ class Context:
             raise CliError(f"cannot find {logical_id} in stack {self.resolved_stack_name}: {describe(exc)}") from None
         return str(described["StackResourceDetail"]["PhysicalResourceId"])
 
-    def _output(self, key: str, env_name: str) -> str:
-        value = self._stack_outputs.get(key)
-        if not value:
-            raise CliError(
-                f"set {env_name} (or the matching flag), or deploy stack {self.resolved_stack_name} "
-                f"whose output {key} names it"
-            )
-        return value
+    def _missing(self, key: str, env_name: str) -> str:
+        raise CliError(
+            f"set {env_name} (or the matching flag), or deploy stack {self.resolved_stack_name} "
+            f"whose output {key} names it"
+        )
 
     @cached_property
     def _stack_outputs(self) -> dict[str, str]:

@@ -19,6 +19,7 @@ from cryptoalerts import metrics, thresholds
 
 from infra import aws_resources
 from infra.cli import main
+from infra.cli_context import Context
 from infra.moto_server import MotoServer
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -280,11 +281,28 @@ def test_history_json_limit_and_status_filter(history, capsys) -> None:
     ]
 
 
-def test_history_without_a_table_name_says_how_to_give_one(cli_env, monkeypatch, capsys) -> None:
+def test_history_of_a_stage_the_local_stack_lacks_names_the_table(cli_env, monkeypatch, capsys) -> None:
     monkeypatch.delenv("HISTORY_TABLE")
-    assert main(["history"]) == 1
+    assert main(["history", "--stage", "nowhere"]) == 1
     err = capsys.readouterr().err
-    assert "HISTORY_TABLE" in err and "Traceback" not in err
+    assert "crypto-alerts-nowhere-AlertHistoryTable: ResourceNotFoundException" in err and "Traceback" not in err
+
+
+def test_local_names_are_those_the_local_stack_gives(cli_env) -> None:
+    ctx = Context(stage="local")
+    for logical in ("AlertHistoryTable", "AlertQueue"):
+        assert cli_env.attributes.get((logical, "QueueName"), cli_env.refs[logical]) == ctx._local_name(logical)
+
+
+def test_on_the_local_stack_names_follow_from_the_stage_alone(cli_env, history, monkeypatch, capsys) -> None:
+    monkeypatch.delenv("HISTORY_TABLE")
+    monkeypatch.delenv("ALERT_QUEUE_URL")
+    monkeypatch.delenv("STAGE")
+    assert main(["history", "--json", "--stage", "local"]) == 0
+    assert len(capsys.readouterr().out.splitlines()) == 5
+    assert main(["status", "--stage", "local", "--listener-url", "http://127.0.0.1:1"]) == 1
+    out = capsys.readouterr().out
+    assert "last 24 h: 1 delivered, 1 duplicate, 1 failed" in out and "alert queue: 0 waiting" in out
 
 
 # ---------------------------------------------------------------- telegram setup

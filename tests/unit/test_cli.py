@@ -110,3 +110,17 @@ def test_history_table_shows_errors_under_their_row() -> None:
     ]
     assert lines[2] == "    error: Forbidden"
     assert lines[3].split()[-2:] == ["7", "oi_explosion:ETH:1"]
+
+
+def test_without_a_name_anywhere_the_error_says_where_to_give_one(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("AWS_ENDPOINT_URL", "HISTORY_TABLE", "ALERT_QUEUE_URL"):
+        monkeypatch.delenv(name, raising=False)
+    ctx = cli_context.Context(stage="prod")
+    ctx.__dict__["_stack_outputs"] = {}  # no deployed stack (skips the CloudFormation call)
+    with pytest.raises(CliError, match=r"set HISTORY_TABLE .* deploy stack crypto-alerts-prod whose output"):
+        ctx.history_table()
+    with pytest.raises(CliError, match="set ALERT_QUEUE_URL"):
+        ctx.alert_queue_url()
+    ctx.__dict__["_stack_outputs"] = {cli_context.OUTPUT_HISTORY_TABLE: "crypto-alerts-prod-History-1A2B"}
+    assert ctx.history_table() == "crypto-alerts-prod-History-1A2B"
+    assert ctx.history_table("flagged") == "flagged"
