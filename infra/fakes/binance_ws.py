@@ -259,8 +259,9 @@ class FakeBinanceWS:
                     self.deliveries += delivered
                 else:  # every client went away mid-send: keep the message for the next one
                     await self._requeue_front(step)
-                if interval:
-                    await asyncio.sleep(interval)
+                    await asyncio.sleep(0.01)  # let the dead connection's handler run and unregister it
+                # send() on a fast socket never suspends: yield so pings and handshakes get served
+                await asyncio.sleep(interval)
             elif isinstance(step, Drop):
                 for ws in list(self._clients):
                     ws.transport.abort()

@@ -1,0 +1,368 @@
+"""The whole pipeline on one machine (DESIGN §5): the embedded default.
+
+moto server on loopback holds the template's tables, queues and thresholds parameter; the
+listener runs as its own process with the environment of `ListenerTaskDefinition`; the three
+functions run as warm Lambda-like processes with their template environment; a scheduler invokes
+OiSnapshotFunction every minute and hands its result to OiEvaluateFunction as the on-success
+destination does; an SQS poller feeds DispatcherFunction as the event source mapping does.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import subprocess
+import sys
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import IO, Any
+
+import boto3
+import httpx
+from cryptoalerts import config
+from cryptoalerts.exchanges import ADAPTERS
+from cryptoalerts.timeutil import iso_ms, to_epoch_ms, utc_now
+
+from infra import aws_resources
+from infra.event_source import SqsEventSource
+from infra.lambda_runtime import FunctionProcess, InvocationError
+from infra.moto_server import MotoServer, free_port
+from infra.template import REPO_ROOT
+
+logger = logging.getLogger("local-stack")
+
+SNAPSHOT = "OiSnapshotFunction"
+EVALUATE = "OiEvaluateFunction"
+DISPATCHER = "DispatcherFunction"
+LISTENER_TASK = "ListenerTaskDefinition"
+LOCAL_STAGE = "local"
+EXCHANGES = tuple(adapter.name for adapter in ADAPTERS)
+
+
+@dataclass(frozen=True)
+class Markets:
+    """Where the parts find the markets: the live exchanges by default, or local fakes."""
+
+    binance_ws: str
+    binance_rest: str
+    bybit_rest: str
+    okx_rest: str
+
+    @classmethod
+    def live(cls) -> Markets:
+        return cls(
+            binance_ws=config.get(config.BINANCE_FUTURES_WS_URL),
+            binance_rest=config.get(config.BINANCE_FUTURES_REST_URL),
+            bybit_rest=config.get(config.BYBIT_REST_URL),
+            okx_rest=config.get(config.OKX_REST_URL),
+        )
+
+    def rest_env(self) -> dict[str, str]:
+        return {
+            config.BINANCE_FUTURES_REST_URL: self.binance_rest,
+            config.BYBIT_REST_URL: self.bybit_rest,
+            config.OKX_REST_URL: self.okx_rest,
+        }
+
+
+@dataclass(frozen=True)
+class Telegram:
+    """The Bot API the dispatcher talks to: the real one, or a local fake."""
+
+    api_url: str
+    token: str
+    chat_id: str
+
+    def env(self) -> dict[str, str]:
+        return {
+            config.TELEGRAM_API_URL: self.api_url,
+            config.TELEGRAM_BOT_TOKEN: self.token,
+            config.TELEGRAM_CHAT_ID: self.chat_id,
+        }
+
+
+@dataclass
+class Clock:
+    """Minutes for the scheduler. Live: wall-clock minutes. Compressed (demo): simulated minutes
+    starting at `start`, one every `minute_s` wall seconds."""
+
+    minute_s: float = 60.0
+    start: datetime | None = None
+
+    def minutes(self, stop: threading.Event) -> Iterator[datetime]:
+        if self.start is None:
+            while not stop.is_set():
+                now = utc_now()
+                boundary = now.replace(second=0, microsecond=0) + timedelta(minutes=1)
+                if stop.wait((boundary - now).total_seconds()):
+                    return
+                yield boundary
+        else:
+            minute = self.start
+            next_at = time.monotonic()
+            while not stop.is_set():
+                yield minute
+                minute += timedelta(minutes=1)
+                next_at += self.minute_s
+                if stop.wait(max(0.0, next_at - time.monotonic())):
+                    return
+
+
+@dataclass
+class Counters:
+    snapshots: Counter[str] = field(default_factory=Counter)  # "<exchange> ok|failed"
+    evaluations: int = 0
+    alerts_queued: int = 0
+    function_errors: Counter[str] = field(default_factory=Counter)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+
+class LocalStack:
+    def __init__(
+        self,
+        markets: Markets,
+        telegram: Telegram,
+        clock: Clock | None = None,
+        log_dir: Path = REPO_ROOT / ".local" / "logs",
+        listener_overrides: dict[str, str] | None = None,
+        run_scheduler: bool = True,
+    ) -> None:
+        self.markets = markets
+        self.telegram = telegram
+        self.clock = clock or Clock()
+        self.log_dir = log_dir
+        self.listener_overrides = listener_overrides or {}
+        self.run_scheduler = run_scheduler
+        self.counters = Counters()
+        self.moto = MotoServer()
+        self.health_port = free_port()
+        self.stack: aws_resources.Stack | None = None
+        self.functions: dict[str, FunctionProcess] = {}
+        self.listener: subprocess.Popen[bytes] | None = None
+        self.poller: SqsEventSource | None = None
+        self._stop = threading.Event()
+        self._threads: list[threading.Thread] = []
+        self._logs: list[IO[str]] = []
+        self.before_tick: Callable[[datetime], None] | None = None
+        self.on_evaluated: Callable[[datetime, Any], None] | None = None
+
+    # ------------------------------------------------------------------ lifecycle
+    def start(self) -> LocalStack:
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        self.moto.start()
+        os.environ.update(self.moto.env())  # this process's own boto3 clients (poller, status)
+        self.stack = aws_resources.deploy(self.moto.endpoint_url, stage=LOCAL_STAGE)
+        base_env = self.moto.env()
+        function_overrides = {
+            SNAPSHOT: self.markets.rest_env(),
+            EVALUATE: {},
+            DISPATCHER: self.telegram.env(),
+        }
+        for logical_id, overrides in function_overrides.items():
+            self.functions[logical_id] = FunctionProcess(
+                self.stack, logical_id, base_env, overrides, log_to=self._log_file(logical_id)
+            ).start()
+        self.start_listener()
+        sqs = boto3.client("sqs")
+        self.poller = SqsEventSource.from_template(self.stack, DISPATCHER, sqs, self.functions[DISPATCHER].invoke)
+        self._spawn(self.poller.run, "sqs-poller")
+        if self.run_scheduler:
+            self._spawn(self._schedule, "scheduler")
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self.poller is not None:
+            self.poller.stop()
+        self.stop_listener()
+        for thread in self._threads:
+            thread.join(timeout=10)
+        for function in self.functions.values():
+            function.stop()
+        self.moto.stop()
+        for fh in self._logs:
+            fh.close()
+
+    def __enter__(self) -> LocalStack:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # ------------------------------------------------------------------ listener
+    def listener_env(self) -> dict[str, str]:
+        """The container environment of ListenerTaskDefinition, resolved against the local stack."""
+        assert self.stack is not None
+        env: dict[str, str] = {}
+        task = self.stack.template["Resources"].get(LISTENER_TASK)
+        if task is not None:
+            for container in task["Properties"].get("ContainerDefinitions", []):
+                for pair in container.get("Environment", []):
+                    with contextlib.suppress(KeyError):
+                        env[pair["Name"]] = str(self.stack.resolve(pair["Value"]))
+        env.update(
+            {
+                config.ALERT_QUEUE_URL: self.stack.refs["AlertQueue"],
+                config.THRESHOLDS_PARAMETER: self.stack.refs["ThresholdsParameter"],
+                config.BINANCE_FUTURES_WS_URL: self.markets.binance_ws,
+                config.HEALTH_PORT: str(self.health_port),
+            }
+        )
+        return {**env, **self.listener_overrides}
+
+    def start_listener(self) -> None:
+        env = {**os.environ, **self.moto.env(), **self.listener_env(), "PYTHONUNBUFFERED": "1"}
+        self.listener = subprocess.Popen(
+            [sys.executable, "-m", "listener"],
+            env=env,
+            cwd=REPO_ROOT,
+            stdout=self._log_file("listener"),
+            stderr=subprocess.STDOUT,
+        )
+
+    def stop_listener(self, timeout_s: float = 30) -> int | None:
+        """SIGTERM, as ECS stops a task; the listener flushes its outbox and exits."""
+        if self.listener is None:
+            return None
+        proc, self.listener = self.listener, None
+        if proc.poll() is None:
+            proc.terminate()
+            try:
+                return proc.wait(timeout=timeout_s)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                return proc.wait()
+        return proc.returncode
+
+    def listener_status(self) -> dict[str, Any] | None:
+        try:
+            reply = httpx.get(f"http://127.0.0.1:{self.health_port}/status", timeout=2)
+            status: dict[str, Any] = reply.json()
+            return status
+        except (httpx.HTTPError, ValueError):
+            return None
+
+    # ------------------------------------------------------------------ OI schedule
+    def _schedule(self) -> None:
+        for minute in self.clock.minutes(self._stop):
+            if self.before_tick is not None:
+                self.before_tick(minute)
+            self.tick(minute)
+
+    def tick(self, minute: datetime) -> Any:
+        """One scheduled minute: the snapshot, then (on success) the evaluation, as the
+        EventBridge Scheduler target and its on-success destination do on AWS."""
+        event = {"time": iso_ms(to_epoch_ms(minute)).replace(".000Z", "Z")}
+        try:
+            result = self.functions[SNAPSHOT].invoke(event)
+        except (InvocationError, RuntimeError) as exc:
+            with self.counters.lock:
+                self.counters.function_errors[SNAPSHOT] += 1
+            logger.warning("OiSnapshotFunction failed for %s: %s", event["time"], exc)
+            return None
+        self._count_snapshot(result)
+        record = {
+            "version": "1.0",
+            "timestamp": iso_ms(to_epoch_ms(utc_now())),
+            "requestContext": {"condition": "Success", "approximateInvokeCount": 1},
+            "requestPayload": event,
+            "responseContext": {"statusCode": 200, "executedVersion": "$LATEST"},
+            "responsePayload": result,
+        }
+        try:
+            evaluation = self.functions[EVALUATE].invoke(record)
+        except (InvocationError, RuntimeError) as exc:
+            with self.counters.lock:
+                self.counters.function_errors[EVALUATE] += 1
+            logger.warning("OiEvaluateFunction failed for %s: %s", event["time"], exc)
+            return None
+        with self.counters.lock:
+            self.counters.evaluations += 1
+            if isinstance(evaluation, dict):
+                self.counters.alerts_queued += len(evaluation.get("alerts") or [])
+        if self.on_evaluated is not None:
+            self.on_evaluated(minute, evaluation)
+        return evaluation
+
+    def _count_snapshot(self, result: Any) -> None:
+        if not isinstance(result, dict):
+            return
+        failed = result.get("failed") or {}
+        reasons = failed if isinstance(failed, dict) else dict.fromkeys(failed, "see the function log")
+        with self.counters.lock:
+            for exchange in EXCHANGES:
+                self.counters.snapshots[f"{exchange} {'failed' if exchange in reasons else 'ok'}"] += 1
+        for exchange, reason in reasons.items():
+            logger.warning("cannot reach %s this minute: %s (retrying every minute)", exchange, reason)
+
+    # ------------------------------------------------------------------ status
+    def history(self) -> list[dict[str, Any]]:
+        """Alert history items (the dispatcher's record of every outcome), oldest first."""
+        assert self.stack is not None
+        table = boto3.resource("dynamodb").Table(self.stack.refs["AlertHistoryTable"])
+        items: list[dict[str, Any]] = []
+        kwargs: dict[str, Any] = {}
+        while True:
+            page = table.scan(**kwargs)
+            items.extend(page.get("Items", []))
+            if "LastEvaluatedKey" not in page:
+                break
+            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+        return sorted(items, key=lambda i: str(i.get("sk", "")))
+
+    def queue_depths(self) -> tuple[int, int]:
+        assert self.stack is not None
+        sqs = boto3.client("sqs")
+
+        def depth(logical: str) -> int:
+            attrs = sqs.get_queue_attributes(
+                QueueUrl=self.stack.refs[logical],  # type: ignore[union-attr]
+                AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
+            )["Attributes"]
+            return int(attrs["ApproximateNumberOfMessages"]) + int(attrs["ApproximateNumberOfMessagesNotVisible"])
+
+        return depth("AlertQueue"), depth("AlertDeadLetterQueue")
+
+    def status_line(self) -> str:
+        listener = self.listener_status()
+        if listener is None:
+            conn = "listener: starting" if self.listener and self.listener.poll() is None else "listener: DOWN"
+        else:
+            connection = listener.get("connection") or {}
+            conn = (
+                f"listener: {connection.get('state', '?')} frames {listener.get('frames', 0)} "
+                f"qualifying {listener.get('qualifying', 0)} cascades {listener.get('cascades', 0)}"
+            )
+        with self.counters.lock:
+            snaps = " ".join(f"{k} {v}" for k, v in sorted(self.counters.snapshots.items())) or "none yet"
+            evaluations = self.counters.evaluations
+        try:
+            statuses = Counter(str(i.get("status")) for i in self.history())
+            queue, dlq = self.queue_depths()
+            alerts = " ".join(f"{k} {v}" for k, v in sorted(statuses.items())) or "none"
+            tail = f"alerts: {alerts} | queue {queue} dlq {dlq}"
+        except Exception as exc:  # the emulator busy: say so, never crash the status line
+            tail = f"alerts: unavailable ({type(exc).__name__})"
+        return f"{conn} | snapshots: {snaps} | evaluations {evaluations} | {tail}"
+
+    # ------------------------------------------------------------------ helpers
+    def _spawn(self, target: Callable[[], None], name: str) -> None:
+        thread = threading.Thread(target=target, name=name, daemon=True)
+        thread.start()
+        self._threads.append(thread)
+
+    def _log_file(self, name: str) -> IO[str]:
+        fh = open(self.log_dir / f"{name}.log", "a", encoding="utf-8")  # noqa: SIM115 - closed in stop()
+        self._logs.append(fh)
+        return fh
+
+
+def dump(obj: Any) -> str:
+    return json.dumps(obj, ensure_ascii=False, default=str)
