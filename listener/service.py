@@ -246,12 +246,10 @@ class Listener:
 async def serve(settings: Settings, stop: asyncio.Event) -> None:
     """The production wiring: SSM thresholds, SQS sender, Powertools metrics."""
     # Imported here: boto3 is heavy and the pure parts of the package do not need it.
-    from cryptoalerts.thresholds_source import ThresholdsSource
-
     from listener.sqs import sender
+    from listener.thresholds import source
 
     metrics = Metrics(namespace=names.NAMESPACE, service=SERVICE)
-    source = ThresholdsSource(settings.thresholds_parameter, metrics=metrics)
-    listener = Listener(settings, source, sender(settings.queue_url), metrics=metrics)
+    listener = Listener(settings, source(settings, metrics), sender(settings.queue_url), metrics=metrics)
     with contextlib.suppress(asyncio.CancelledError):
         await listener.run(stop)

@@ -68,7 +68,8 @@ class _TrackedConnection(ClientConnection):
     last_control: float = 0.0
 
     def process_event(self, event: Any) -> None:
-        if event.opcode is Opcode.PING or event.opcode is Opcode.PONG:
+        opcode = getattr(event, "opcode", None)  # the handshake's Response comes through here too
+        if opcode is Opcode.PING or opcode is Opcode.PONG:
             self.last_control = time.monotonic()
         super().process_event(event)
 
