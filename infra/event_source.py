@@ -33,7 +33,8 @@ class SqsEventSource:
         batch_size: int = 10,
         window_s: float = 0.0,
         report_batch_item_failures: bool = True,
-        poll_wait_s: int = 1,
+        poll_wait_s: int = 0,
+        idle_sleep_s: float = 0.02,
     ) -> None:
         self.sqs = sqs
         self.queue_url = queue_url
@@ -42,7 +43,10 @@ class SqsEventSource:
         self.batch_size = batch_size
         self.window_s = window_s
         self.report_batch_item_failures = report_batch_item_failures
+        # Short polls with a brief sleep when idle by default: moto's long poll can miss a wake-up
+        # and hold a message for a whole second, which would swamp the end-to-end latency.
         self.poll_wait_s = poll_wait_s
+        self.idle_sleep_s = idle_sleep_s
         self.invocations = 0
         self.errors = 0
         self._stop = threading.Event()
@@ -137,7 +141,8 @@ class SqsEventSource:
     def run(self) -> None:
         while not self._stop.is_set():
             try:
-                self.poll_once()
+                if not self.poll_once() and not self.poll_wait_s:
+                    self._stop.wait(self.idle_sleep_s)
             except Exception as exc:  # the emulator restarting or unreachable: keep polling
                 logger.warning("SQS poll failed: %s", exc)
                 self._stop.wait(1)

@@ -133,6 +133,7 @@ class LocalStack:
         log_dir: Path = REPO_ROOT / ".local" / "logs",
         listener_overrides: dict[str, str] | None = None,
         run_scheduler: bool = True,
+        thresholds: dict[str, Any] | None = None,
     ) -> None:
         self.markets = markets
         self.telegram = telegram
@@ -140,6 +141,7 @@ class LocalStack:
         self.log_dir = log_dir
         self.listener_overrides = listener_overrides or {}
         self.run_scheduler = run_scheduler
+        self.thresholds = thresholds
         self.counters = Counters()
         self.moto = MotoServer()
         self.health_port = free_port()
@@ -159,6 +161,10 @@ class LocalStack:
         self.moto.start()
         os.environ.update(self.moto.env())  # this process's own boto3 clients (poller, status)
         self.stack = aws_resources.deploy(self.moto.endpoint_url, stage=LOCAL_STAGE)
+        if self.thresholds is not None:  # as an operator's edit would, before anything reads it
+            boto3.client("ssm").put_parameter(
+                Name=self.stack.refs["ThresholdsParameter"], Value=json.dumps(self.thresholds), Overwrite=True
+            )
         base_env = self.moto.env()
         function_overrides = {
             SNAPSHOT: self.markets.rest_env(),
@@ -362,7 +368,3 @@ class LocalStack:
         fh = open(self.log_dir / f"{name}.log", "a", encoding="utf-8")  # noqa: SIM115 - closed in stop()
         self._logs.append(fh)
         return fh
-
-
-def dump(obj: Any) -> str:
-    return json.dumps(obj, ensure_ascii=False, default=str)
