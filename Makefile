@@ -11,7 +11,7 @@ SAM_VENV := .venv-sam
 SAM := $(SAM_VENV)/bin/sam
 STAGE ?= dev
 
-.PHONY: install test lint bench run demo sam-install validate sam-build deploy clean
+.PHONY: install test lint bench run demo sam-install validate sam-build deploy clean listener-image
 
 install: $(VENV)/.installed
 
@@ -56,6 +56,22 @@ sam-build: sam-install
 	@py=$$(infra/find-python313); \
 	if [ -z "$$py" ]; then echo "sam build: no python3.13 on this machine; install one (e.g. pyenv install 3.13) to build"; \
 	else echo "sam build with $$py"; PATH="$$(dirname $$py):$$PATH" $(SAM) build --parallel; fi
+
+# The listener's arm64 image, pushed to the stack's ECR repository (the first `sam deploy` creates
+# it); prints the ListenerImageUri to deploy with. Needs docker with buildx and the AWS CLI.
+LISTENER_STACK ?= crypto-alerts-$(STAGE)
+AWS_REGION ?= us-east-1
+LISTENER_TAG ?= $(shell git describe --always --dirty 2>/dev/null || date -u +%Y%m%d%H%M%S)
+
+listener-image:
+	@set -euo pipefail; \
+	repo=$$(aws cloudformation describe-stacks --region $(AWS_REGION) --stack-name $(LISTENER_STACK) \
+		--query "Stacks[0].Outputs[?OutputKey=='ListenerRepositoryUri'].OutputValue" --output text); \
+	if [ -z "$$repo" ] || [ "$$repo" = None ]; then \
+		echo "error: stack $(LISTENER_STACK) has no ListenerRepositoryUri output; sam deploy it first" >&2; exit 1; fi; \
+	aws ecr get-login-password --region $(AWS_REGION) | docker login --username AWS --password-stdin "$${repo%%/*}"; \
+	docker buildx build --platform linux/arm64 --file listener/Dockerfile --tag "$$repo:$(LISTENER_TAG)" --push .; \
+	echo "ListenerImageUri=$$repo:$(LISTENER_TAG)"
 
 bench: install
 	$(VENV)/bin/pytest -q -s tests/benchmarks
