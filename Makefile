@@ -11,7 +11,7 @@ SAM_VENV := .venv-sam
 SAM := $(SAM_VENV)/bin/sam
 STAGE ?= dev
 
-.PHONY: install test lint bench run demo sam-install validate sam-build deploy clean listener-image
+.PHONY: install test lint bench run demo sam-install validate sam-build deploy listener-image clean listener-image
 
 install: $(VENV)/.installed
 
@@ -72,6 +72,17 @@ listener-image:
 	aws ecr get-login-password --region $(AWS_REGION) | docker login --username AWS --password-stdin "$${repo%%/*}"; \
 	docker buildx build --platform linux/arm64 --file listener/Dockerfile --tag "$$repo:$(LISTENER_TAG)" --push .; \
 	echo "ListenerImageUri=$$repo:$(LISTENER_TAG)"
+
+# Build, ship the listener image, deploy with its URI. The first run creates the stack (and with it
+# the ECR repository) before the image can be pushed. STAGE=dev|prod picks the samconfig section.
+deploy: install sam-build
+	@set -euo pipefail; \
+	overrides=$$($(PY) -c "import tomllib; print(tomllib.load(open('samconfig.toml', 'rb'))['$(STAGE)']['deploy']['parameters']['parameter_overrides'])"); \
+	if ! aws cloudformation describe-stacks --region $(AWS_REGION) --stack-name $(LISTENER_STACK) >/dev/null 2>&1; then \
+		$(SAM) deploy --config-env $(STAGE); fi; \
+	uri=$$($(MAKE) -s listener-image STAGE=$(STAGE) | sed -n 's/^ListenerImageUri=//p'); \
+	test -n "$$uri" || { echo "error: the listener image was not pushed" >&2; exit 1; }; \
+	$(SAM) deploy --config-env $(STAGE) --parameter-overrides $$overrides ListenerImageUri=$$uri
 
 bench: install
 	$(VENV)/bin/pytest -q -s tests/benchmarks

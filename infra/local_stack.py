@@ -342,8 +342,11 @@ class LocalStack:
             conn = "listener: starting" if self.listener and self.listener.poll() is None else "listener: DOWN"
         else:
             connection = listener.get("connection") or {}
+            state = connection.get("state", "?")
+            if state != "connected" and connection.get("connect_failures"):
+                state = f"cannot reach Binance stream, retrying (attempt {connection.get('backoff_attempt')})"
             conn = (
-                f"listener: {connection.get('state', '?')} frames {listener.get('frames', 0)} "
+                f"listener: {state} frames {listener.get('frames', 0)} "
                 f"qualifying {listener.get('qualifying', 0)} cascades {listener.get('cascades', 0)}"
             )
         with self.counters.lock:
