@@ -9,9 +9,11 @@ The served open interest is settable while it runs, for tests and scripted demos
 `FakeExchanges.set_oi(...)` in process, or `POST /_control/oi` with
 `{"exchange": "binance", "symbol": "BTC", "oi": 80000, "mark_price": 65000}` from outside.
 `POST /_control/fault` takes `{"exchange", "kind", "symbol"?, "retry_after_s"?}`,
-`POST /_control/clear` drops every fault, `GET /_control/stats` answers the request counts.
+`POST /_control/clear` drops every fault, `GET /_control/stats` answers the request counts,
+`POST /_control/reset-counts` zeroes them.
 
-Run it alone: `python -m infra.fakes.exchanges_rest --port 8090 --latency-ms 50`.
+Run it alone: `python -m infra.fakes.exchanges_rest --port 8090 --latency-ms 50`, or from Python
+as a child process with `FakeExchangesProcess` (so its threads do not share the caller's GIL).
 """
 
 from __future__ import annotations
@@ -19,7 +21,12 @@ from __future__ import annotations
 import argparse
 import json
 import signal
+import socket
+import subprocess
+import sys
 import threading
+import time
+import urllib.request
 from collections import Counter
 from dataclasses import dataclass
 from decimal import Decimal
@@ -64,7 +71,7 @@ class FakeExchanges:
         self._faults: dict[str, Fault] = {}
         self.requests: Counter[str] = Counter()
         self._stopping = threading.Event()
-        self._server = ThreadingHTTPServer((host, port), _handler_for(self))
+        self._server = _Server((host, port), _handler_for(self))
         self._server.daemon_threads = True
         self._server.block_on_close = False
         self._thread: threading.Thread | None = None
@@ -227,6 +234,8 @@ class FakeExchanges:
                                retry_after_s=int(payload.get("retry_after_s", 60)))  # fmt: skip
             elif method == "POST" and path == "/_control/clear":
                 self.clear_faults()
+            elif method == "POST" and path == "/_control/reset-counts":
+                self.reset_counts()
             else:
                 return _json(HTTPStatus.NOT_FOUND, {"error": f"no control {method} {path}"})
         except (ValueError, KeyError, TypeError) as exc:
@@ -295,9 +304,18 @@ def _binance_invalid_symbol() -> tuple[int, dict[str, str], bytes]:
     return _json(400, {"code": -1121, "msg": "Invalid symbol."})
 
 
+class _Server(ThreadingHTTPServer):
+    # The default backlog of 5 drops connections when a client opens dozens at once, and the
+    # client's SYN retry then costs a whole second: nothing like a real exchange's front end.
+    request_queue_size = 256
+
+
 def _handler_for(fake: FakeExchanges) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"  # keep-alive, as the real exchanges and httpx's pool expect
+        # Headers and body go out in separate writes; with Nagle on, the body waits for the
+        # client's delayed ACK (40 ms) on every request: latency a real exchange does not add.
+        disable_nagle_algorithm = True
 
         def do_GET(self) -> None:
             self._serve("GET")
@@ -323,6 +341,82 @@ def _handler_for(fake: FakeExchanges) -> type[BaseHTTPRequestHandler]:
             pass  # quiet: tests and benchmarks issue thousands of requests
 
     return Handler
+
+
+class FakeExchangesProcess:
+    """The fake in a child process, driven through its control endpoints."""
+
+    def __init__(self, latency_s: float = 0.0, port: int | None = None) -> None:
+        self.latency_s = latency_s
+        self.port = port or _free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self._proc: subprocess.Popen[bytes] | None = None
+
+    def env(self) -> dict[str, str]:
+        names = (config.BINANCE_FUTURES_REST_URL, config.BYBIT_REST_URL, config.OKX_REST_URL)
+        return dict.fromkeys(names, self.url)
+
+    def start(self, timeout_s: float = 20) -> FakeExchangesProcess:
+        command = [sys.executable, "-m", "infra.fakes.exchanges_rest", "--port", str(self.port)]
+        command += ["--latency-ms", str(self.latency_s * 1000)]
+        self._proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if self._proc.poll() is not None:
+                raise RuntimeError(f"fake exchanges exited with code {self._proc.returncode}")
+            try:
+                self.requests()
+                return self
+            except OSError:
+                time.sleep(0.05)
+        self.stop()
+        raise RuntimeError(f"fake exchanges did not start on port {self.port} within {timeout_s} s")
+
+    def stop(self) -> None:
+        if self._proc is not None and self._proc.poll() is None:
+            self._proc.terminate()
+            try:
+                self._proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self._proc.kill()
+        self._proc = None
+
+    def __enter__(self) -> FakeExchangesProcess:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def set_oi(self, exchange: str, symbol: str, oi: float, mark_price: float) -> None:
+        self._post("/_control/oi", {"exchange": exchange, "symbol": symbol, "oi": oi, "mark_price": mark_price})
+
+    def set_fault(self, exchange: str, kind: str, *, symbol: str | None = None, retry_after_s: int = 60) -> None:
+        self._post(
+            "/_control/fault", {"exchange": exchange, "kind": kind, "symbol": symbol, "retry_after_s": retry_after_s}
+        )
+
+    def clear_faults(self) -> None:
+        self._post("/_control/clear", {})
+
+    def reset_counts(self) -> None:
+        self._post("/_control/reset-counts", {})
+
+    def requests(self) -> dict[str, int]:
+        with urllib.request.urlopen(f"{self.url}/_control/stats", timeout=2) as answer:
+            return dict(json.load(answer)["requests"])
+
+    def _post(self, path: str, payload: dict[str, Any]) -> None:
+        request = urllib.request.Request(
+            self.url + path, data=json.dumps(payload).encode(), headers={"Content-Type": "application/json"}
+        )
+        with urllib.request.urlopen(request, timeout=5) as answer:
+            answer.read()
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -8,11 +8,14 @@ fails (or asked us to back off) is reported in `failures` while the others' read
 from __future__ import annotations
 
 import asyncio
+import ssl
 import time
 from collections import Counter
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from functools import cache
 
+import certifi
 import httpx
 
 from cryptoalerts import config
@@ -59,6 +62,12 @@ class Snapshot:
 
     def readings(self) -> list[OiReading]:
         return [r for result in self.results.values() for r in result.readings.values()]
+
+
+@cache
+def _tls() -> ssl.SSLContext:
+    """Loading the CA bundle takes tens of milliseconds: once per container, not per invocation."""
+    return ssl.create_default_context(cafile=certifi.where())
 
 
 def base_urls() -> dict[str, str]:
@@ -108,6 +117,6 @@ async def fetch_all(
             return
         snapshot.results[adapter.name] = result
 
-    async with httpx.AsyncClient(timeout=timeout_s, limits=limits) as client:
+    async with httpx.AsyncClient(timeout=timeout_s, limits=limits, verify=_tls()) as client:
         await asyncio.gather(*(run(a, client) for a in ADAPTERS))
     return snapshot
