@@ -30,7 +30,7 @@ RESOURCES = TEMPLATE["Resources"]
 CODE_ROOTS = (REPO / "functions", REPO / "listener")
 EMIT_CALLS = {"add_metric", "single_metric"}
 DEFINED = {v: k for k, v in vars(metric_names).items() if k.isupper() and isinstance(v, str) and k != "NAMESPACE"}
-LISTENER_SERVICE = "listener"
+LISTENER_SERVICE = "listener"  # the listener is no Lambda: its service name is in its own code
 
 
 # ---------------------------------------------------------------- what the template watches
@@ -399,6 +399,13 @@ def test_the_email_subscription_exists_only_when_an_address_is_given() -> None:
     assert sub["Condition"] == "HasAlarmEmail"
     assert TEMPLATE["Conditions"]["HasAlarmEmail"] == {"Fn::Not": [{"Fn::Equals": [{"Ref": "AlarmEmail"}, ""]}]}
     assert TEMPLATE["Parameters"]["AlarmEmail"]["Default"] == ""
+
+
+def test_the_listener_service_name_is_the_one_its_code_and_the_cli_use() -> None:
+    from infra.cli_status import LISTENER_METRIC_SERVICE
+    from listener.log import SERVICE
+
+    assert SERVICE == LISTENER_SERVICE == LISTENER_METRIC_SERVICE
 
 
 def test_powertools_adds_the_service_dimension_the_specs_rely_on(capsys, monkeypatch) -> None:
