@@ -401,11 +401,14 @@ def test_the_email_subscription_exists_only_when_an_address_is_given() -> None:
     assert TEMPLATE["Parameters"]["AlarmEmail"]["Default"] == ""
 
 
-def test_the_listener_service_name_is_the_one_its_code_and_the_cli_use() -> None:
+def test_the_listener_service_name_is_the_one_its_code_its_task_and_the_cli_use() -> None:
     from infra.cli_status import LISTENER_METRIC_SERVICE
     from listener.log import SERVICE
 
-    assert SERVICE == LISTENER_SERVICE == LISTENER_METRIC_SERVICE
+    [container] = RESOURCES["ListenerTaskDefinition"]["Properties"]["ContainerDefinitions"]
+    env = {e["Name"]: e["Value"] for e in container["Environment"]}
+    assert SERVICE == env["POWERTOOLS_SERVICE_NAME"] == LISTENER_SERVICE == LISTENER_METRIC_SERVICE
+    assert env["POWERTOOLS_METRICS_NAMESPACE"] == metric_names.NAMESPACE
 
 
 def test_powertools_adds_the_service_dimension_the_specs_rely_on(capsys, monkeypatch) -> None:
