@@ -246,10 +246,16 @@ class Listener:
 async def serve(settings: Settings, stop: asyncio.Event) -> None:
     """The production wiring: SSM thresholds, SQS sender, Powertools metrics."""
     # Imported here: boto3 is heavy and the pure parts of the package do not need it.
+    import boto3
+
     from listener.sqs import sender
     from listener.thresholds import source
 
+    # One session for both clients: each session loads botocore's endpoint and model data (~7 MB).
+    session = boto3.session.Session()
     metrics = Metrics(namespace=names.NAMESPACE, service=SERVICE)
-    listener = Listener(settings, source(settings, metrics), sender(settings.queue_url), metrics=metrics)
+    listener = Listener(
+        settings, source(settings, metrics, session), sender(settings.queue_url, session), metrics=metrics
+    )
     with contextlib.suppress(asyncio.CancelledError):
         await listener.run(stop)

@@ -12,8 +12,8 @@ from botocore.config import Config
 _CONFIG = Config(retries={"total_max_attempts": 1}, connect_timeout=2, read_timeout=5)
 
 
-def sender(queue_url: str) -> Callable[[str], object]:
-    client = boto3.client("sqs", config=_CONFIG)
+def sender(queue_url: str, session: boto3.session.Session | None = None) -> Callable[[str], object]:
+    client = (session or boto3.session.Session()).client("sqs", config=_CONFIG)
 
     def send(body: str) -> object:
         return client.send_message(QueueUrl=queue_url, MessageBody=body)

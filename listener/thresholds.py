@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import boto3
 from aws_lambda_powertools.metrics import Metrics
 from aws_lambda_powertools.utilities.parameters import SSMProvider
 from cryptoalerts.thresholds_source import ThresholdsSource
@@ -26,6 +27,9 @@ class CappedCacheSSMProvider(SSMProvider):
         return super().get(name, cap if max_age is None else min(max_age, cap), *args, **kwargs)
 
 
-def source(settings: Settings, metrics: Metrics | None = None) -> ThresholdsSource:
+def source(
+    settings: Settings, metrics: Metrics | None = None, session: boto3.session.Session | None = None
+) -> ThresholdsSource:
     max_age = max(1, int(settings.thresholds_refresh_s))
-    return ThresholdsSource(settings.thresholds_parameter, metrics=metrics, provider=CappedCacheSSMProvider(max_age))
+    provider = CappedCacheSSMProvider(max_age, boto3_session=session)
+    return ThresholdsSource(settings.thresholds_parameter, metrics=metrics, provider=provider)

@@ -249,16 +249,19 @@ class FakeBinanceWS:
             step = await self._steps.get()
             if isinstance(step, Send):
                 await self._client_present.wait()
+                # Unpaced, consecutive messages go out as one burst per connection: a message at a
+                # time costs the fake more CPU than the listener spends on it.
+                batch = [step] if interval else self._take_burst(step)
                 delivered = 0
                 for ws in list(self._clients):
                     with contextlib.suppress(Exception):
-                        await ws.send(step.payload)
+                        await _send_all(ws, batch)
                         delivered += 1
                 if delivered:
-                    self.messages_sent += 1
-                    self.deliveries += delivered
-                else:  # every client went away mid-send: keep the message for the next one
-                    await self._requeue_front(step)
+                    self.messages_sent += len(batch)
+                    self.deliveries += delivered * len(batch)
+                else:  # every client went away mid-send: keep the messages for the next one
+                    await self._requeue_front(*batch)
                     await asyncio.sleep(0.01)  # let the dead connection's handler run and unregister it
                 # send() on a fast socket never suspends: yield so pings and handshakes get served
                 await asyncio.sleep(interval)
@@ -273,12 +276,32 @@ class FakeBinanceWS:
                 await asyncio.sleep(step.seconds)
                 await self._listen()
 
-    async def _requeue_front(self, step: Step) -> None:
-        rest = [step]
+    def _take_burst(self, first: Send, limit: int = 256) -> list[Send]:
+        batch = [first]
+        while len(batch) < limit and not self._steps.empty() and isinstance(self._steps._queue[0], Send):  # type: ignore[attr-defined]
+            batch.append(self._steps.get_nowait())  # type: ignore[arg-type]
+        return batch
+
+    async def _requeue_front(self, *steps: Step) -> None:
+        rest = list(steps)
         while not self._steps.empty():
             rest.append(self._steps.get_nowait())
         for item in rest:
             self._steps.put_nowait(item)
+
+
+async def _send_all(ws: ServerConnection, batch: list[Send]) -> None:
+    if len(batch) == 1:
+        await ws.send(batch[0].payload)
+        return
+    # websockets' own pattern for writing through its protocol (see Connection.send_context).
+    async with ws.send_context():
+        for step in batch:
+            payload = step.payload
+            if isinstance(payload, str):
+                ws.protocol.send_text(payload.encode())
+            else:
+                ws.protocol.send_binary(payload)
 
 
 def _flatten(items: Iterable[Any]) -> Iterator[Step | str | bytes]:
@@ -295,7 +318,10 @@ async def _serve_cli(args: argparse.Namespace) -> None:
     print(json.dumps({"url": server.url}), flush=True)
     rounds = 0
     while True:
-        if args.synthetic:
+        if args.frames:
+            with open(args.frames, encoding="utf-8") as fh:
+                frames = [line.rstrip("\n") for line in fh if line.strip()]
+        elif args.synthetic:
             frames = synthetic_frames(args.synthetic, wrap=args.wrap, start_ms=_SYNTHETIC_START_MS + rounds * 10**9)
         elif args.replay:
             # Each round is shifted past the previous one, so a looped replay is new liquidations,
@@ -306,7 +332,7 @@ async def _serve_cli(args: argparse.Namespace) -> None:
         server.feed(frames)
         await server.drained(timeout=10**9)
         rounds += 1
-        if not args.loop or not frames:
+        if not args.loop or not frames or args.frames:
             break
     await asyncio.Event().wait()  # keep serving (pings, reconnects) until killed
 
@@ -338,6 +364,7 @@ def main() -> None:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--replay", help="CSV recording to serve (../shared/data/binance_liquidations_*.csv)")
+    parser.add_argument("--frames", help="file of ready-made messages, one per line, served as they are")
     parser.add_argument("--synthetic", type=int, default=0, help="serve this many synthetic frames instead")
     parser.add_argument("--rate", type=float, default=None, help="frames per second (default: as fast as possible)")
     parser.add_argument("--wrap", action="store_true", help="combined-stream envelope {stream, data}")
