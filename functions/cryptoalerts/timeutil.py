@@ -22,7 +22,7 @@ def parse_iso(text: str) -> datetime:
 
 
 def to_epoch_ms(moment: datetime) -> int:
-    return int(round(moment.timestamp() * 1000))
+    return round(moment.timestamp() * 1000)
 
 
 def floor_minute(epoch_ms: int) -> int:
