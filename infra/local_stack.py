@@ -300,8 +300,7 @@ class LocalStack:
     def _count_snapshot(self, result: Any) -> None:
         if not isinstance(result, dict):
             return
-        failed = result.get("failed") or {}
-        reasons = failed if isinstance(failed, dict) else dict.fromkeys(failed, "see the function log")
+        reasons: dict[str, str] = result.get("reasons") or {}
         with self.counters.lock:
             for exchange in EXCHANGES:
                 self.counters.snapshots[f"{exchange} {'failed' if exchange in reasons else 'ok'}"] += 1

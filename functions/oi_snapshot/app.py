@@ -40,6 +40,7 @@ def handler(event: dict[str, Any] | None, context: LambdaContext | None) -> dict
         "time": minute_iso(minute_ms),
         "stored": stored,
         "failed": sorted(snapshot.failures),
+        "reasons": dict(sorted(snapshot.failures.items())),  # for a person reading the result
         "requests": dict(snapshot.requests),
     }
 

@@ -104,6 +104,7 @@ def test_a_failing_exchange_is_counted_and_the_others_are_stored(
     fake.set_fault(exchange, kind)
     result = snapshot_app.handler(EVENT, CONTEXT)
     assert result["failed"] == [exchange] and result["stored"] == 6
+    assert list(result["reasons"]) == [exchange] and result["reasons"][exchange]  # says why, for the console
     assert {i["exchange"] for i in stored_items(stack)} == {"binance", "bybit", "okx"} - {exchange}
     failed = [m for m in emitted_metrics(capsys.readouterr().out) if "OiSnapshotFailed" in m]
     assert [m["exchange"] for m in failed] == [exchange]
