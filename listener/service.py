@@ -248,6 +248,10 @@ async def serve(settings: Settings, stop: asyncio.Event) -> None:
     # Imported here: boto3 is heavy and the pure parts of the package do not need it.
     import boto3
 
+    from listener import sdk_models
+
+    sdk_models.use()  # before the session: botocore then loads only the operations we call
+
     from listener.sqs import sender
     from listener.thresholds import source
 
