@@ -18,9 +18,9 @@ import sys
 from collections.abc import Callable, Sequence
 
 from botocore.exceptions import BotoCoreError, ClientError
+
 from cryptoalerts.config import ConfigError
 from cryptoalerts.thresholds import InvalidThresholds
-
 from infra import cli_backtest, cli_history, cli_status, cli_telegram, cli_thresholds
 from infra.cli_context import CliError, add_common_arguments, describe
 

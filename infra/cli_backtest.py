@@ -8,7 +8,6 @@ from typing import Any
 
 from cryptoalerts import thresholds
 from cryptoalerts.thresholds import InvalidThresholds
-
 from infra import backtest
 from infra.cli_context import CliError
 

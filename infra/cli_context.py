@@ -12,6 +12,7 @@ from typing import Any
 
 import boto3
 from botocore.exceptions import BotoCoreError, ClientError
+
 from cryptoalerts import config
 
 # SSM names by stage; the template's own defaults for stage `dev` (a unit test keeps them in step).

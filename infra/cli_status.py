@@ -17,8 +17,8 @@ from typing import Any
 
 import httpx
 from botocore.exceptions import BotoCoreError, ClientError
-from cryptoalerts import config, metrics
 
+from cryptoalerts import config, metrics
 from infra.cli_context import CliError, Context, describe
 from infra.cli_history import recent
 

@@ -15,8 +15,8 @@ from typing import Any
 
 import httpx
 from botocore.exceptions import BotoCoreError, ClientError
-from cryptoalerts import config
 
+from cryptoalerts import config
 from infra.cli_context import CHAT_ID_PARAMETER_NAME, TOKEN_PARAMETER_NAME, CliError, Context, describe
 
 TEST_MESSAGE = "✅ crypto-alerts is connected to this chat (stage {stage}). Alerts will arrive here."

@@ -18,9 +18,9 @@ from pathlib import Path
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
+
 from cryptoalerts import thresholds
 from cryptoalerts.thresholds import InvalidThresholds
-
 from infra.cli_context import CliError, Context, describe
 
 

@@ -26,10 +26,10 @@ from typing import IO, Any
 
 import boto3
 import httpx
+
 from cryptoalerts import config
 from cryptoalerts.exchanges import ADAPTERS
 from cryptoalerts.timeutil import iso_ms, to_epoch_ms, utc_now
-
 from infra import aws_resources
 from infra.event_source import SqsEventSource
 from infra.lambda_runtime import FunctionProcess, InvocationError

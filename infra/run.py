@@ -18,7 +18,6 @@ import time
 from types import FrameType
 
 from cryptoalerts import config
-
 from infra.fakes.telegram import FakeTelegram
 from infra.local_stack import LocalStack, Markets, Telegram
 

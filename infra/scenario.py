@@ -19,7 +19,6 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from cryptoalerts.timeutil import utc_now
-
 from infra.fakes.binance_ws import FakeBinanceWS, cascade_frames, recording_frames
 from infra.fakes.exchanges_rest import CALM_MARKET, FakeExchanges
 from infra.fakes.telegram import FakeTelegram

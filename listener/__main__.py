@@ -7,7 +7,6 @@ import signal
 import sys
 
 from cryptoalerts.config import ConfigError
-
 from listener.log import logger
 from listener.service import serve
 from listener.settings import Settings

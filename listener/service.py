@@ -14,12 +14,12 @@ from collections.abc import Callable
 from typing import Any, Protocol
 
 from aws_lambda_powertools.metrics import Metrics, MetricUnit, single_metric
+
 from cryptoalerts import metrics as names
 from cryptoalerts.alert import LIQUIDATION_CASCADE
 from cryptoalerts.cascade import CascadeDetector, DuplicateFilter, to_alert
 from cryptoalerts.thresholds import Thresholds
 from cryptoalerts.timeutil import iso_ms
-
 from listener.health import HealthServer
 from listener.history import History
 from listener.log import SERVICE, logger

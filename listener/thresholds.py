@@ -12,8 +12,8 @@ from typing import Any
 import boto3
 from aws_lambda_powertools.metrics import Metrics
 from aws_lambda_powertools.utilities.parameters import SSMProvider
-from cryptoalerts.thresholds_source import ThresholdsSource
 
+from cryptoalerts.thresholds_source import ThresholdsSource
 from listener.settings import Settings
 
 

@@ -16,8 +16,8 @@ from typing import Any
 
 import boto3
 import pytest
-from cryptoalerts.alert import Alert, liquidation_cascade
 
+from cryptoalerts.alert import Alert, liquidation_cascade
 from infra.aws_resources import Stack
 from infra.event_source import SqsEventSource
 from infra.fakes.telegram import FakeTelegram

@@ -32,6 +32,7 @@ from aws_lambda_powertools.utilities.idempotency import (
     idempotent_function,
 )
 from aws_lambda_powertools.utilities.typing import LambdaContext
+
 from cryptoalerts import config
 from cryptoalerts.alert import Alert, AlertFormatError, decode
 from cryptoalerts.metrics import (
@@ -43,7 +44,6 @@ from cryptoalerts.metrics import (
 )
 from cryptoalerts.thresholds_source import ThresholdsSource
 from cryptoalerts.timeutil import utc_now
-
 from dispatcher import retry_policy
 from dispatcher.claims import StateStore
 from dispatcher.credentials import Credentials

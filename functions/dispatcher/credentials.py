@@ -12,8 +12,8 @@ from __future__ import annotations
 import os
 
 from aws_lambda_powertools.utilities.parameters import SSMProvider
-from cryptoalerts import config
 
+from cryptoalerts import config
 from dispatcher.redaction import protect, quiet
 
 CACHE_S = 300

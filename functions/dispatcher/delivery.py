@@ -15,10 +15,10 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from aws_lambda_powertools import Logger
+
 from cryptoalerts.alert import Alert
 from cryptoalerts.telegram_format import format_alert
 from cryptoalerts.thresholds import DispatchRule
-
 from dispatcher import budget
 from dispatcher.claims import StateStore
 from dispatcher.history import HistoryWriter, Outcome, Status, fields_of

@@ -18,11 +18,11 @@ import warnings
 from dataclasses import dataclass
 from datetime import timedelta
 
-from cryptoalerts.telegram_format import PARSE_MODE
 from telegram import Bot
 from telegram.error import BadRequest, ChatMigrated, Forbidden, RetryAfter, TelegramError
 from telegram.request import HTTPXRequest
 
+from cryptoalerts.telegram_format import PARSE_MODE
 from dispatcher.redaction import protect, redact
 
 # Per-request timeouts (seconds). A batch of 10 must fit the function's 30 s even when Telegram is

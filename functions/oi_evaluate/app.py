@@ -14,6 +14,7 @@ import boto3
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit, single_metric
 from aws_lambda_powertools.utilities.typing import LambdaContext
+
 from cryptoalerts import alert, config, oi
 from cryptoalerts.metrics import ALERTS_PRODUCED, NAMESPACE, OI_EVALUATIONS
 from cryptoalerts.oi_store import EpisodeStore, SnapshotStore

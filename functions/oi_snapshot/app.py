@@ -13,6 +13,7 @@ import boto3
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit, single_metric
 from aws_lambda_powertools.utilities.typing import LambdaContext
+
 from cryptoalerts import config, exchanges
 from cryptoalerts.metrics import NAMESPACE, OI_SNAPSHOT_FAILED, OI_SNAPSHOT_OK
 from cryptoalerts.oi_store import SnapshotStore

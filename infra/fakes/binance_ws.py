@@ -29,8 +29,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from cryptoalerts.timeutil import parse_iso, to_epoch_ms
 from websockets.asyncio.server import Server, ServerConnection, serve
+
+from cryptoalerts.timeutil import parse_iso, to_epoch_ms
 
 PATH = "/market/ws/!forceOrder@arr"
 STREAM = "!forceOrder@arr"

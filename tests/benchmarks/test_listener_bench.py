@@ -22,10 +22,10 @@ from pathlib import Path
 
 import httpx
 import pytest
+
 from cryptoalerts import thresholds
 from cryptoalerts.cascade import Liquidation
 from cryptoalerts.thresholds import Thresholds
-
 from infra.fakes.binance_ws import frame, recording_frames
 from infra.moto_server import free_port
 from listener.history import History

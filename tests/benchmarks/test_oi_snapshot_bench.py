@@ -21,8 +21,8 @@ from types import ModuleType
 
 import boto3
 import pytest
-from cryptoalerts import exchanges
 
+from cryptoalerts import exchanges
 from infra import template as tpl
 from infra.aws_resources import Stack
 from infra.fakes.exchanges_rest import FakeExchangesProcess

@@ -9,11 +9,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from cryptoalerts import alert, cascade, oi, thresholds
 from cryptoalerts.symbols import normalise
 from cryptoalerts.thresholds import OI_EXCHANGE_COUNT
 from cryptoalerts.timeutil import parse_iso, to_epoch_ms
-
 from infra.cli import main
 
 LIQUIDATIONS = "binance_liquidations_2025-10-22.csv"

@@ -15,8 +15,8 @@ from typing import Any
 
 import boto3
 import pytest
-from cryptoalerts import metrics, thresholds
 
+from cryptoalerts import metrics, thresholds
 from infra import aws_resources
 from infra.cli import main
 from infra.cli_context import Context

@@ -10,10 +10,6 @@ import csv
 from collections import Counter
 
 import pytest
-from cryptoalerts import alert, thresholds
-from cryptoalerts.cascade import CascadeDetector, DuplicateFilter, Liquidation
-from cryptoalerts.symbols import normalise
-from cryptoalerts.timeutil import parse_iso, to_epoch_ms
 from listener_harness import (
     T0,
     eventually,
@@ -24,6 +20,10 @@ from listener_harness import (
     settings_for,
 )
 
+from cryptoalerts import alert, thresholds
+from cryptoalerts.cascade import CascadeDetector, DuplicateFilter, Liquidation
+from cryptoalerts.symbols import normalise
+from cryptoalerts.timeutil import parse_iso, to_epoch_ms
 from infra.fakes.binance_ws import Drop, Garbage, Refuse, Silence, cascade_frames, frame, recording_frames
 
 RECORDING = "binance_liquidations_2025-10-22.csv"

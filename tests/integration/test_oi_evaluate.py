@@ -13,10 +13,10 @@ from typing import Any
 
 import boto3
 import pytest
+
 from cryptoalerts import alert
 from cryptoalerts.oi_store import EpisodeStore
 from cryptoalerts.timeutil import iso_ms, parse_iso, to_epoch_ms
-
 from infra.aws_resources import Stack
 from infra.fakes.exchanges_rest import FakeExchanges
 

@@ -15,9 +15,9 @@ from typing import Any
 
 import boto3
 import pytest
+
 from cryptoalerts import exchanges
 from cryptoalerts.exchanges import fetch
-
 from infra.aws_resources import Stack
 from infra.fakes.exchanges_rest import FakeExchanges
 

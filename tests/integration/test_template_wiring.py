@@ -20,9 +20,9 @@ from typing import Any
 from unittest import mock
 
 import pytest
-from cryptoalerts import config
 from samtranslator.translator.transform import transform
 
+from cryptoalerts import config
 from infra import template as tpl
 
 REPO_ROOT = tpl.REPO_ROOT

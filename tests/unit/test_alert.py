@@ -6,6 +6,7 @@ import json
 from typing import Any
 
 import pytest
+
 from cryptoalerts import alert
 from cryptoalerts.alert import AlertFormatError, decode, priority_for
 

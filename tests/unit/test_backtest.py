@@ -6,9 +6,9 @@ import json
 from pathlib import Path
 
 import pytest
+
 from cryptoalerts import thresholds
 from cryptoalerts.timeutil import MINUTE_MS
-
 from infra import backtest
 from listener.parse import parse
 

@@ -6,6 +6,7 @@ import random
 from typing import Any
 
 import pytest
+
 from cryptoalerts import alert, thresholds
 from cryptoalerts.cascade import Cascade, CascadeDetector, DuplicateFilter, Liquidation, to_alert
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
+
 from cryptoalerts.thresholds import DispatchRule, defaults
 from dispatcher import budget, retry_policy
 

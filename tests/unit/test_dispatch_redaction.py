@@ -7,6 +7,7 @@ import logging
 from collections.abc import Iterator
 
 import pytest
+
 from dispatcher import redaction
 
 SECRET = "123456:unit-test-secret-token"

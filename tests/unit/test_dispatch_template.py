@@ -5,9 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+
 from cryptoalerts import config
 from dispatcher import app, telegram_send
-
 from infra import template as tpl
 
 

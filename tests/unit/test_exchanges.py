@@ -6,6 +6,7 @@ import json
 from decimal import Decimal
 
 import pytest
+
 from cryptoalerts.exchanges import binance, bybit, okx
 from cryptoalerts.exchanges.fetch import (
     DEFAULT_BACKOFF_S,

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from cryptoalerts.cascade import Liquidation
-
 from listener.history import RECORD_BYTES, History
 
 NOW = 1_761_125_893_270

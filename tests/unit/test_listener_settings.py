@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import pytest
-from cryptoalerts.config import ConfigError
 
+from cryptoalerts.config import ConfigError
 from listener.settings import Settings
 
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from cryptoalerts import config
 
+from cryptoalerts import config
 from infra import template as tpl
 from listener.settings import Settings
 

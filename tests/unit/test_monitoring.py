@@ -19,9 +19,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from cryptoalerts import alert, exchanges
 from cryptoalerts import metrics as metric_names
-
 from infra import template as tpl
 
 REPO = tpl.REPO_ROOT

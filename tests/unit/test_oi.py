@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from cryptoalerts import alert, oi
 from cryptoalerts.oi import Point
 from cryptoalerts.thresholds import OiRule

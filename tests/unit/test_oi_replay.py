@@ -17,6 +17,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
+
 from cryptoalerts import oi, thresholds
 from cryptoalerts.oi import Point
 from cryptoalerts.thresholds import OiRule

@@ -6,6 +6,7 @@ import csv
 from pathlib import Path
 
 import pytest
+
 from cryptoalerts.symbols import is_valid_symbol, multiplier, normalise
 
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+
 from cryptoalerts.alert import Alert, liquidation_cascade, oi_explosion
 from cryptoalerts.telegram_format import MAX_LENGTH, format_alert, pct, plural, usd, utf16_len
-
 from infra.fakes.telegram import render_html
 
 

@@ -12,11 +12,11 @@ import boto3
 import pytest
 from aws_lambda_powertools.metrics import Metrics
 from aws_lambda_powertools.utilities.parameters import SSMProvider
+
 from cryptoalerts import thresholds, thresholds_source
 from cryptoalerts.metrics import INVALID_THRESHOLDS
 from cryptoalerts.thresholds import DEFAULTS, InvalidThresholds, deep_merge, parse, set_path
 from cryptoalerts.thresholds_source import MAX_AGE_S, ThresholdsSource
-
 from infra import template as tpl
 from infra.moto_server import MotoServer
 
