@@ -34,6 +34,7 @@ from infra import aws_resources
 from infra.event_source import SqsEventSource
 from infra.lambda_runtime import FunctionProcess, InvocationError
 from infra.moto_server import MotoServer, free_port
+from infra.processes import terminate
 from infra.template import REPO_ROOT
 
 logger = logging.getLogger("local-stack")
@@ -238,14 +239,7 @@ class LocalStack:
         if self.listener is None:
             return None
         proc, self.listener = self.listener, None
-        if proc.poll() is None:
-            proc.terminate()
-            try:
-                return proc.wait(timeout=timeout_s)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                return proc.wait()
-        return proc.returncode
+        return terminate(proc, timeout_s)
 
     def listener_status(self) -> dict[str, Any] | None:
         try:

@@ -12,6 +12,8 @@ from collections.abc import Iterator
 
 import httpx
 
+from infra.processes import terminate
+
 # Credentials and region for the emulator; moto accepts any, boto3 insists on some.
 EMULATOR_ENV = {
     "AWS_ACCESS_KEY_ID": "testing",
@@ -56,12 +58,8 @@ class MotoServer:
         httpx.post(f"{self.endpoint_url}/moto-api/reset", timeout=10).raise_for_status()
 
     def stop(self) -> None:
-        if self._proc is not None and self._proc.poll() is None:
-            self._proc.terminate()
-            try:
-                self._proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self._proc.kill()
+        if self._proc is not None:
+            terminate(self._proc)
         self._proc = None
 
     def env(self) -> dict[str, str]:

@@ -16,6 +16,7 @@ from typing import Any
 
 import boto3
 import pytest
+from sample_alerts import cascade_data
 
 from cryptoalerts.alert import Alert, liquidation_cascade
 from infra.aws_resources import Stack
@@ -30,20 +31,7 @@ START = datetime(2025, 10, 22, 9, 38, 13, 270000, tzinfo=UTC)
 
 def cascade(n: int, priority: str = "HIGH", symbol: str = "BTC", side: str = "long") -> Alert:
     """A valid cascade alert; `n` makes the id (and, with `symbol`/`side`, the dedup key) distinct."""
-    data = {
-        "exchange": "binance",
-        "window_s": 30,
-        "count": 7,
-        "total_usd": 1_234_567.0,
-        "long_count": 5,
-        "short_count": 2,
-        "long_usd": 1_000_000.0,
-        "short_usd": 234_567.0,
-        "largest_usd": 400_000.0,
-        "first_at": "2025-10-22T09:37:50.000Z",
-        "last_at": "2025-10-22T09:38:13.270Z",
-    }
-    return liquidation_cascade(symbol, 1761125893270 + n, side, priority, data)  # type: ignore[arg-type]
+    return liquidation_cascade(symbol, 1761125893270 + n, side, priority, cascade_data())  # type: ignore[arg-type]
 
 
 def context() -> LambdaContext:

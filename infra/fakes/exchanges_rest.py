@@ -36,6 +36,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from cryptoalerts import config
+from infra.processes import terminate
 
 EXCHANGES = ("binance", "bybit", "okx")
 FAULT_KINDS = ("timeout", "500", "429", "418", "malformed", "empty", "missing")
@@ -373,12 +374,8 @@ class FakeExchangesProcess:
         raise RuntimeError(f"fake exchanges did not start on port {self.port} within {timeout_s} s")
 
     def stop(self) -> None:
-        if self._proc is not None and self._proc.poll() is None:
-            self._proc.terminate()
-            try:
-                self._proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self._proc.kill()
+        if self._proc is not None:
+            terminate(self._proc)
         self._proc = None
 
     def __enter__(self) -> FakeExchangesProcess:
