@@ -1,0 +1,57 @@
+"""`make demo` and `make run` as a person runs them: the entry point in a process of its own."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+from infra.local_stack import LocalStack, Markets, Telegram
+from infra.moto_server import free_port
+from infra.template import REPO_ROOT
+
+
+def test_demo_shows_both_alert_kinds_and_ends_by_itself_with_a_summary(shared_data: Path) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "infra.run", "--demo"],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+    out = done.stdout
+    assert done.returncode == 0, out[-3000:] + done.stderr[-3000:]
+    assert "│ 🚨 BTC LIQUIDATION CASCADE" in out and "│ 🚨 BTC OI EXPLOSION" in out  # printed as it would look
+    assert "=== demo summary ===" in out
+    assert "Telegram messages: 2 (LIQUIDATION CASCADE: 1, OI EXPLOSION: 1)" in out
+    assert "result: both alert kinds delivered" in out
+
+
+def test_without_the_markets_the_stack_says_what_it_cannot_reach_and_keeps_going(tmp_path: Path) -> None:
+    nowhere = f"127.0.0.1:{free_port()}"  # nothing listens there: connections are refused
+    markets = Markets(
+        binance_ws=f"ws://{nowhere}/market/ws/!forceOrder@arr",
+        binance_rest=f"http://{nowhere}",
+        bybit_rest=f"http://{nowhere}",
+        okx_rest=f"http://{nowhere}",
+    )
+    telegram = Telegram(api_url=f"http://{nowhere}", token="1:unused", chat_id="1")
+    stack = LocalStack(markets, telegram, log_dir=tmp_path / "logs", run_scheduler=False)
+    try:
+        stack.start()
+        minute = datetime.now(tz=UTC).replace(second=0, microsecond=0)
+        for _ in range(2):  # a scheduled minute, and the next: no crash, every exchange reported
+            result = stack.tick(minute)
+            assert result is not None and result["alerts"] == []
+        deadline = time.monotonic() + 20
+        line = stack.status_line()
+        while "cannot reach Binance stream" not in line and time.monotonic() < deadline:
+            time.sleep(0.5)
+            line = stack.status_line()
+        assert "cannot reach Binance stream" in line
+        assert "binance failed 2" in line and "bybit failed 2" in line and "okx failed 2" in line
+        assert stack.listener is not None and stack.listener.poll() is None  # still retrying, not dead
+    finally:
+        stack.stop()
