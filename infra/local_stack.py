@@ -120,7 +120,6 @@ class Clock:
 class Counters:
     snapshots: Counter[str] = field(default_factory=Counter)  # "<exchange> ok|failed"
     evaluations: int = 0
-    alerts_queued: int = 0
     function_errors: Counter[str] = field(default_factory=Counter)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -154,7 +153,6 @@ class LocalStack:
         self._threads: list[threading.Thread] = []
         self._logs: list[IO[str]] = []
         self.before_tick: Callable[[datetime], None] | None = None
-        self.on_evaluated: Callable[[datetime, Any], None] | None = None
 
     # ------------------------------------------------------------------ lifecycle
     def start(self) -> LocalStack:
@@ -285,10 +283,6 @@ class LocalStack:
             return None
         with self.counters.lock:
             self.counters.evaluations += 1
-            if isinstance(evaluation, dict):
-                self.counters.alerts_queued += len(evaluation.get("alerts") or [])
-        if self.on_evaluated is not None:
-            self.on_evaluated(minute, evaluation)
         return evaluation
 
     def _count_snapshot(self, result: Any) -> None:
@@ -345,6 +339,7 @@ class LocalStack:
         with self.counters.lock:
             snaps = " ".join(f"{k} {v}" for k, v in sorted(self.counters.snapshots.items())) or "none yet"
             evaluations = self.counters.evaluations
+            errors = " ".join(f"{k} {v}" for k, v in sorted(self.counters.function_errors.items()))
         try:
             statuses = Counter(str(i.get("status")) for i in self.history())
             queue, dlq = self.queue_depths()
@@ -352,7 +347,8 @@ class LocalStack:
             tail = f"alerts: {alerts} | queue {queue} dlq {dlq}"
         except Exception as exc:  # the emulator busy: say so, never crash the status line
             tail = f"alerts: unavailable ({type(exc).__name__})"
-        return f"{conn} | snapshots: {snaps} | evaluations {evaluations} | {tail}"
+        errors = f" | function errors: {errors} (see {self.log_dir})" if errors else ""
+        return f"{conn} | snapshots: {snaps} | evaluations {evaluations} | {tail}{errors}"
 
     # ------------------------------------------------------------------ helpers
     def _spawn(self, target: Callable[[], None], name: str) -> None:

@@ -8,7 +8,6 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 
 import httpx
 
@@ -65,12 +64,3 @@ class MotoServer:
     def env(self) -> dict[str, str]:
         """Environment for a process that talks to this emulator."""
         return {**EMULATOR_ENV, "AWS_ENDPOINT_URL": self.endpoint_url}
-
-
-@contextlib.contextmanager
-def running() -> Iterator[MotoServer]:
-    server = MotoServer().start()
-    try:
-        yield server
-    finally:
-        server.stop()
