@@ -26,8 +26,8 @@ from cryptoalerts.exchanges.fetch import (
     decimal_field,
     get_json,
     in_coins,
+    watched_entries,
 )
-from cryptoalerts.symbols import normalise
 
 NAME = "binance"
 PREMIUM_INDEX = "/fapi/v1/premiumIndex"
@@ -50,16 +50,10 @@ def parse_premium_index(payload: Any, watched: Iterable[str]) -> dict[str, Contr
         raise ExchangeError(f"premiumIndex: expected a list, got {type(payload).__name__}")
     wanted = frozenset(watched)
     found: dict[str, Contract] = {}
-    for entry in payload:
-        if not isinstance(entry, dict) or not isinstance(entry.get("symbol"), str):
-            continue
-        contract = entry["symbol"]
-        # Dated futures (`BTCUSDT_251226`) and USDC contracts carry other positions.
-        if not contract.endswith(QUOTE):
-            continue
-        symbol = normalise(contract)
+    # Dated futures (`BTCUSDT_251226`) and USDC contracts carry other positions.
+    for entry, contract, symbol in watched_entries(payload, "symbol", QUOTE, wanted):
         mark = decimal_field(entry, "markPrice", positive=True)
-        if symbol not in wanted or mark is None:
+        if mark is None:
             continue
         held = found.get(symbol)
         if held is None or len(contract) < len(held.contract):  # plain `PEPEUSDT` over `1000PEPEUSDT`

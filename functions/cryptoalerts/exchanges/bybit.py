@@ -19,8 +19,8 @@ from cryptoalerts.exchanges.fetch import (
     decimal_field,
     get_json,
     in_coins,
+    watched_entries,
 )
-from cryptoalerts.symbols import normalise
 
 NAME = "bybit"
 TICKERS = "/v5/market/tickers"
@@ -38,16 +38,8 @@ def parse_tickers(payload: Any, watched: Iterable[str]) -> ExchangeResult:
     if not isinstance(entries, list):
         raise ExchangeError("tickers: result.list missing")
     result = ExchangeResult()
-    for entry in entries:
-        if not isinstance(entry, dict) or not isinstance(entry.get("symbol"), str):
-            continue
-        contract = entry["symbol"]
-        # `BTCPERP` (USDC) and dated `BTCUSDT-26DEC25` hold other positions.
-        if not contract.endswith(QUOTE):
-            continue
-        symbol = normalise(contract)
-        if symbol not in wanted:
-            continue
+    # `BTCPERP` (USDC) and dated `BTCUSDT-26DEC25` hold other positions.
+    for entry, contract, symbol in watched_entries(entries, "symbol", QUOTE, wanted):
         oi = decimal_field(entry, "openInterest")
         mark = decimal_field(entry, "markPrice", positive=True)
         if oi is None or mark is None:
@@ -56,8 +48,6 @@ def parse_tickers(payload: Any, watched: Iterable[str]) -> ExchangeResult:
         value = decimal_field(entry, "openInterestValue")
         usd = value if value is not None else oi * mark
         result.add(in_coins(NAME, symbol, contract, contract[: -len(QUOTE)], oi, mark, usd))
-    for symbol in result.readings:
-        result.missing.pop(symbol, None)
     result.note_absent(wanted, "not listed by tickers")
     return result
 

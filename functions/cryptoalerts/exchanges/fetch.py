@@ -9,14 +9,14 @@ from __future__ import annotations
 import json
 import math
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
 import httpx
 
-from cryptoalerts.symbols import multiplier
+from cryptoalerts.symbols import multiplier, normalise
 
 # Without a Retry-After header, stay away this long after a 429/418 (Binance bans start at 2 min).
 DEFAULT_BACKOFF_S = 120.0
@@ -67,9 +67,29 @@ class ExchangeResult:
             self.readings[reading.symbol] = reading
 
     def note_absent(self, watched: frozenset[str], reason: str) -> None:
+        """Close the answer: a symbol read from one contract is not missing for another's fault,
+        and a watched symbol with no reading at all is missing for `reason`."""
+        for symbol in self.readings:
+            self.missing.pop(symbol, None)
         for symbol in watched:
             if symbol not in self.readings:
                 self.missing.setdefault(symbol, reason)
+
+
+def watched_entries(
+    entries: Iterable[Any], id_field: str, suffix: str, wanted: frozenset[str]
+) -> Iterator[tuple[Mapping[str, Any], str, str]]:
+    """(entry, contract, symbol) for each entry naming a contract that ends in `suffix` (the
+    USDT perpetuals: other contracts hold other positions) of a watched symbol."""
+    for entry in entries:
+        if not isinstance(entry, dict) or not isinstance(entry.get(id_field), str):
+            continue
+        contract = entry[id_field]
+        if not contract.endswith(suffix):
+            continue
+        symbol = normalise(contract)
+        if symbol in wanted:
+            yield entry, contract, symbol
 
 
 def _prefixed(contract: str) -> bool:

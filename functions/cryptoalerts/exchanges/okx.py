@@ -20,8 +20,8 @@ from cryptoalerts.exchanges.fetch import (
     decimal_field,
     get_json,
     in_coins,
+    watched_entries,
 )
-from cryptoalerts.symbols import normalise
 
 NAME = "okx"
 OPEN_INTEREST = "/api/v5/public/open-interest"
@@ -38,24 +38,14 @@ def parse_open_interest(payload: Any, watched: Iterable[str]) -> ExchangeResult:
     if not isinstance(entries, list):
         raise ExchangeError("open-interest: data missing")
     result = ExchangeResult()
-    for entry in entries:
-        if not isinstance(entry, dict) or not isinstance(entry.get("instId"), str):
-            continue
-        contract = entry["instId"]
-        # USDC swaps and coin-margined `BTC-USD-SWAP` hold other positions.
-        if not contract.endswith(SUFFIX):
-            continue
-        symbol = normalise(contract)
-        if symbol not in wanted:
-            continue
+    # USDC swaps and coin-margined `BTC-USD-SWAP` hold other positions.
+    for entry, contract, symbol in watched_entries(entries, "instId", SUFFIX, wanted):
         coins = decimal_field(entry, "oiCcy", positive=True)
         usd = decimal_field(entry, "oiUsd", positive=True)
         if coins is None or usd is None:
             result.missing[symbol] = f"unusable open interest for {contract}"
             continue
         result.add(in_coins(NAME, symbol, contract, contract[: -len(SUFFIX)], coins, usd / coins, usd))
-    for symbol in result.readings:
-        result.missing.pop(symbol, None)
     result.note_absent(wanted, "not listed by open-interest")
     return result
 
