@@ -46,6 +46,27 @@ class LambdaContext:
     def __post_init__(self) -> None:
         self._deadline = time.monotonic() + self.timeout_s
 
+    @classmethod
+    def for_function(cls, logical_id: str, timeout_s: float = 30, memory_mb: int = 256) -> LambdaContext:
+        """A fresh invocation's context for the template function `logical_id`."""
+        return cls(
+            function_name=logical_id,
+            memory_limit_in_mb=memory_mb,
+            timeout_s=timeout_s,
+            aws_request_id=str(uuid.uuid4()),
+            invoked_function_arn=f"arn:aws:lambda:{aws_resources.REGION}:{aws_resources.ACCOUNT}:function:{logical_id}",
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        """What crosses the pipe to the worker process, which rebuilds the context from it."""
+        return {
+            "function_name": self.function_name,
+            "memory_limit_in_mb": self.memory_limit_in_mb,
+            "timeout_s": self.timeout_s,
+            "aws_request_id": self.aws_request_id,
+            "invoked_function_arn": self.invoked_function_arn,
+        }
+
     def get_remaining_time_in_millis(self) -> int:
         return max(0, int((self._deadline - time.monotonic()) * 1000))
 
@@ -108,17 +129,10 @@ class FunctionProcess:
             if self._proc is None or self._proc.poll() is not None:
                 self.start()  # Lambda replaces a crashed environment with a fresh one
             assert self._proc is not None and self._proc.stdin is not None
-            request = {
-                "event": event,
-                "context": {
-                    "function_name": self.logical_id,
-                    "memory_limit_in_mb": self.settings["memory_mb"],
-                    "timeout_s": self.settings["timeout_s"],
-                    "aws_request_id": str(uuid.uuid4()),
-                    "invoked_function_arn": f"arn:aws:lambda:{aws_resources.REGION}:{aws_resources.ACCOUNT}:"
-                    f"function:{self.logical_id}",
-                },
-            }
+            context = LambdaContext.for_function(
+                self.logical_id, self.settings["timeout_s"], self.settings["memory_mb"]
+            )
+            request = {"event": event, "context": context.to_dict()}
             self._proc.stdin.write(json.dumps(request) + "\n")
             self._proc.stdin.flush()
             reply = self._read()

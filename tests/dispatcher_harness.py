@@ -8,7 +8,6 @@ shape and successes deleted (infra.event_source). "Now" is `harness.now`, patche
 from __future__ import annotations
 
 import contextlib
-import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -32,16 +31,6 @@ START = datetime(2025, 10, 22, 9, 38, 13, 270000, tzinfo=UTC)
 def cascade(n: int, priority: str = "HIGH", symbol: str = "BTC", side: str = "long") -> Alert:
     """A valid cascade alert; `n` makes the id (and, with `symbol`/`side`, the dedup key) distinct."""
     return liquidation_cascade(symbol, 1761125893270 + n, side, priority, cascade_data())  # type: ignore[arg-type]
-
-
-def context() -> LambdaContext:
-    return LambdaContext(
-        function_name="DispatcherFunction",
-        memory_limit_in_mb=256,
-        timeout_s=30,
-        aws_request_id=str(uuid.uuid4()),
-        invoked_function_arn="arn:aws:lambda:us-east-1:123456789012:function:DispatcherFunction",
-    )
 
 
 @dataclass
@@ -70,7 +59,7 @@ class Harness:
     def invoke(self, event: dict[str, Any]) -> dict[str, Any]:
         from dispatcher import app
 
-        response: dict[str, Any] = app.handler(event, context())
+        response: dict[str, Any] = app.handler(event, LambdaContext.for_function("DispatcherFunction"))
         self.responses.append(response)
         return response
 

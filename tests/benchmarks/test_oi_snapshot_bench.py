@@ -8,7 +8,6 @@ Run: `make bench` (or `.venv/bin/pytest -q -s tests/benchmarks/test_oi_snapshot_
 from __future__ import annotations
 
 import asyncio
-import importlib
 import json
 import os
 import statistics
@@ -16,16 +15,16 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
-from types import ModuleType
 
 import boto3
 import pytest
+from handlers import fresh
 
 from cryptoalerts import exchanges
 from infra import template as tpl
 from infra.aws_resources import Stack
 from infra.fakes.exchanges_rest import FakeExchangesProcess
+from infra.lambda_runtime import LambdaContext
 
 LATENCY_S = 0.050
 WATCHLIST_3 = ["BTC", "ETH", "SOL"]
@@ -71,14 +70,6 @@ def test_snapshot_fetch_is_concurrent_and_uses_bulk_endpoints(
     assert requests == {"binance": 1 + len(symbols), "bybit": 1, "okx": 1}
 
 
-@dataclass
-class Context:
-    function_name: str = "OiSnapshotFunction"
-    memory_limit_in_mb: int = 256
-    invoked_function_arn: str = "arn:aws:lambda:us-east-1:123456789012:function:OiSnapshotFunction"
-    aws_request_id: str = "bench"
-
-
 @pytest.mark.benchmark
 # The 2 s bar for 100 symbols is asserted on the fetch above (what exchange latency governs); here
 # moto's emulated BatchWriteItem (12 sequential requests to a Python server) is reported only.
@@ -97,13 +88,13 @@ def test_snapshot_handler_end_to_end_with_dynamodb(
     boto3.client("ssm").put_parameter(
         Name=stack.refs["ThresholdsParameter"], Value=json.dumps({"symbols": symbols}), Type="String", Overwrite=True
     )
-    sys.modules.pop("oi_snapshot.app", None)
-    app: ModuleType = importlib.import_module("oi_snapshot.app")
-    app.handler({"time": "2026-06-07T04:39:00Z"}, Context())  # warm: SSM read, connections
+    app = fresh("oi_snapshot.app")
+    context = LambdaContext.for_function("OiSnapshotFunction")
+    app.handler({"time": "2026-06-07T04:39:00Z"}, context)  # warm: SSM read, connections
     times = []
     for minute in range(40, 45):
         start = time.perf_counter()
-        result = app.handler({"time": f"2026-06-07T04:{minute}:00Z"}, Context())
+        result = app.handler({"time": f"2026-06-07T04:{minute}:00Z"}, context)
         times.append(time.perf_counter() - start)
         assert result["stored"] == 3 * len(symbols)
     print(

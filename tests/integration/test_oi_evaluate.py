@@ -4,8 +4,6 @@ exactly one schema-1 alert on moto's AlertQueue."""
 
 from __future__ import annotations
 
-import importlib
-import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from types import ModuleType
@@ -13,12 +11,14 @@ from typing import Any
 
 import boto3
 import pytest
+from handlers import fresh
 
 from cryptoalerts import alert
 from cryptoalerts.oi_store import EpisodeStore
 from cryptoalerts.timeutil import iso_ms, parse_iso, to_epoch_ms
 from infra.aws_resources import Stack
 from infra.fakes.exchanges_rest import FakeExchanges
+from infra.lambda_runtime import LambdaContext
 
 M0 = "2026-06-07T04:40:00.000Z"
 BTC_CALM = 80_000  # coins on each exchange
@@ -28,20 +28,7 @@ def minute(offset: int) -> str:
     return iso_ms(to_epoch_ms(parse_iso(M0)) + offset * 60_000)
 
 
-@dataclass
-class Context:
-    function_name: str = "OiEvaluateFunction"
-    memory_limit_in_mb: int = 256
-    invoked_function_arn: str = "arn:aws:lambda:us-east-1:123456789012:function:OiEvaluateFunction"
-    aws_request_id: str = "00000000-0000-0000-0000-000000000001"
-
-
-CONTEXT = Context()
-
-
-def fresh(module: str) -> ModuleType:
-    sys.modules.pop(module, None)
-    return importlib.import_module(module)
+CONTEXT = LambdaContext.for_function("OiEvaluateFunction")
 
 
 @dataclass

@@ -3,45 +3,28 @@ REST server speaking Binance, Bybit and OKX, with faults injected one exchange a
 
 from __future__ import annotations
 
-import importlib
 import json
-import sys
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from decimal import Decimal
 from types import ModuleType
 from typing import Any
 
 import boto3
 import pytest
+from handlers import fresh
 
 from cryptoalerts import exchanges
 from cryptoalerts.exchanges import fetch
 from infra.aws_resources import Stack
 from infra.fakes.exchanges_rest import FakeExchanges
+from infra.lambda_runtime import LambdaContext
 
 EVENT = {"time": "2026-06-07T04:40:13Z"}  # EventBridge Scheduler's Input: the scheduled time
 MINUTE = "2026-06-07T04:40:00.000Z"
 
 
-@dataclass
-class Context:
-    """The LambdaContext fields Powertools' Logger reads."""
-
-    function_name: str = "OiSnapshotFunction"
-    memory_limit_in_mb: int = 256
-    invoked_function_arn: str = "arn:aws:lambda:us-east-1:123456789012:function:OiSnapshotFunction"
-    aws_request_id: str = "00000000-0000-0000-0000-000000000000"
-
-
-CONTEXT = Context()
-
-
-def fresh(module: str) -> ModuleType:
-    """Import a handler module anew, so its module-level init sees this test's environment."""
-    sys.modules.pop(module, None)
-    return importlib.import_module(module)
+CONTEXT = LambdaContext.for_function("OiSnapshotFunction")
 
 
 @pytest.fixture
