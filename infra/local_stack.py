@@ -258,12 +258,8 @@ class LocalStack:
         """One scheduled minute: the snapshot, then (on success) the evaluation, as the
         EventBridge Scheduler target and its on-success destination do on AWS."""
         event = {"time": iso_ms(to_epoch_ms(minute)).replace(".000Z", "Z")}
-        try:
-            result = self.functions[SNAPSHOT].invoke(event)
-        except (InvocationError, RuntimeError) as exc:
-            with self.counters.lock:
-                self.counters.function_errors[SNAPSHOT] += 1
-            logger.warning("OiSnapshotFunction failed for %s: %s", event["time"], exc)
+        result = self._invoke(SNAPSHOT, event, event["time"])
+        if result is None:
             return None
         self._count_snapshot(result)
         record = {
@@ -274,16 +270,21 @@ class LocalStack:
             "responseContext": {"statusCode": 200, "executedVersion": "$LATEST"},
             "responsePayload": result,
         }
+        evaluation = self._invoke(EVALUATE, record, event["time"])
+        if evaluation is not None:
+            with self.counters.lock:
+                self.counters.evaluations += 1
+        return evaluation
+
+    def _invoke(self, logical_id: str, event: Any, minute: str) -> Any:
+        """The function's result, or None after a logged and counted function error."""
         try:
-            evaluation = self.functions[EVALUATE].invoke(record)
+            return self.functions[logical_id].invoke(event)
         except (InvocationError, RuntimeError) as exc:
             with self.counters.lock:
-                self.counters.function_errors[EVALUATE] += 1
-            logger.warning("OiEvaluateFunction failed for %s: %s", event["time"], exc)
+                self.counters.function_errors[logical_id] += 1
+            logger.warning("%s failed for %s: %s", logical_id, minute, exc)
             return None
-        with self.counters.lock:
-            self.counters.evaluations += 1
-        return evaluation
 
     def _count_snapshot(self, result: Any) -> None:
         if not isinstance(result, dict):
