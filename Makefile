@@ -1,4 +1,4 @@
-# One entry point for people and CI. Every target installs what it needs first (DESIGN §2.8).
+# One entry point for people and CI. Every target installs what it needs first (architecture.md §2.8).
 SHELL := /bin/bash
 VENV := .venv
 PY := $(VENV)/bin/python
@@ -33,11 +33,11 @@ test: lint validate sam-build
 
 # The whole pipeline on this machine: moto server, live markets, console or real Telegram.
 run: install
-	$(PY) -m infra.run
+	$(PY) -m infra.local
 
-# The same stack offline: fake exchanges replaying ../shared/data plus a scripted cascade and OI surge.
+# The same stack offline: fake exchanges replaying data/ plus a scripted cascade and OI surge.
 demo: install
-	$(PY) -m infra.run --demo
+	$(PY) -m infra.local --demo
 
 # SAM CLI in its own virtual environment: it pins boto3 exactly.
 sam-install: $(SAM_VENV)/.installed

@@ -1,6 +1,6 @@
 """The liquidation listener: Binance's all-market liquidation stream to cascade alerts on SQS.
 
-Run with `python -m listener`; configured by the environment (DESIGN §2.2, listener/settings.py).
+Run with `python -m listener`; configured by the environment (architecture.md §2.2, listener/settings.py).
 """
 
 import os

@@ -1,4 +1,4 @@
-"""A minimal HTTP/1.1 server for the container health check and operators (DESIGN §2.8).
+"""A minimal HTTP/1.1 server for the container health check and operators (architecture.md §2.8).
 
 GET /health -> 200 while healthy, 503 otherwise; GET /status -> JSON. One request per connection,
 bounded in size and time, so a slow or broken client can neither block nor crash the listener.

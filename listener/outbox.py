@@ -1,4 +1,4 @@
-"""Bounded in-memory outbox: alerts wait here until SQS has them (DESIGN §3).
+"""Bounded in-memory outbox: alerts wait here until SQS has them (architecture.md §3).
 
 `put` never blocks frame processing: a dedicated sender task hands each alert to a blocking `send`
 (boto3) on its own single worker thread, in order, retrying a failure with capped exponential

@@ -3,7 +3,7 @@
 Creating a client makes botocore load the service's whole API model into memory (SSM's alone is
 about 4.6 MB of Python objects for the single GetParameter call the listener makes) and the
 endpoints of every AWS service (6.8 MB), which would put the process over its 50 MB budget
-(DESIGN §4). botocore reads its data from AWS_DATA_PATH before its bundled copy, so the listener
+(architecture.md §4). botocore reads its data from AWS_DATA_PATH before its bundled copy, so the listener
 points it at `models/`: the same files, cut down to the operations below and every shape they
 reach, and to the endpoints of these two services. `python -m listener.sdk_models` regenerates them from the
 installed botocore; a unit test fails when they drift from it.

@@ -1,4 +1,4 @@
-"""The listener's configuration: DESIGN §2.2's variables plus its own tuning knobs.
+"""The listener's configuration: architecture.md §2.2's variables plus its own tuning knobs.
 
 The tuning knobs default to production values; tests and the local stack compress time with them
 (e.g. a 24 h cut in seconds). They are the one place these defaults are written down.

@@ -1,4 +1,4 @@
-"""The WebSocket connection lifecycle (DESIGN §3).
+"""The WebSocket connection lifecycle (architecture.md §3).
 
 Keeps one connection to the liquidation stream open around the clock:
 - keepalive pings (the websockets library closes a connection whose pong does not come back);

@@ -2,7 +2,7 @@
 
 ThresholdsSource caches the SSM parameter for up to 60 s; polled every 30 s on top of that, an
 edit could take 90 s to arrive. Capping the cache at the poll interval keeps it within one or two
-intervals (about 30 to 60 s by default), as DESIGN §2.3 asks.
+intervals (about 30 to 60 s by default), as architecture.md §2.3 asks.
 """
 
 from __future__ import annotations

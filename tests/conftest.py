@@ -9,19 +9,11 @@ from pathlib import Path
 import pytest
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-SHARED_DATA = REPO_ROOT.parent / "shared" / "data"
 # The Lambda code runs from its CodeUri folder, as `sam local invoke` does.
 sys.path.insert(0, str(REPO_ROOT / "functions"))
 
-from infra import aws_resources  # noqa: E402
-from infra.moto_server import MotoServer  # noqa: E402
-
-
-@pytest.fixture(scope="session")
-def shared_data() -> Path:
-    if not SHARED_DATA.is_dir():
-        pytest.fail(f"{SHARED_DATA} is missing: the repo expects ../shared beside it")
-    return SHARED_DATA
+from infra.local import aws_resources  # noqa: E402
+from infra.local.moto_server import MotoServer  # noqa: E402
 
 
 @pytest.fixture(scope="session")

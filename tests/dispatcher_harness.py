@@ -2,7 +2,7 @@
 
 Messages are sent to and received from the emulated AlertQueue, so receipt handles, receive
 counts and redrive are real; batches are handed to `dispatcher.app.handler` in Lambda's event
-shape and successes deleted (infra.event_source). "Now" is `harness.now`, patched into the app.
+shape and successes deleted (infra.local.event_source). "Now" is `harness.now`, patched into the app.
 """
 
 from __future__ import annotations
@@ -18,10 +18,10 @@ import pytest
 from sample_alerts import cascade_data
 
 from cryptoalerts.alert import Alert, liquidation_cascade
-from infra.aws_resources import Stack
-from infra.event_source import SqsEventSource
 from infra.fakes.telegram import FakeTelegram
-from infra.lambda_runtime import LambdaContext
+from infra.local.aws_resources import Stack
+from infra.local.event_source import SqsEventSource
+from infra.local.lambda_runtime import LambdaContext
 
 TOKEN = "7000000001:fake-token-for-tests"
 CHAT_ID = "424242"

@@ -16,8 +16,8 @@ from typing import Any
 
 import boto3
 
-from infra.aws_resources import Stack
 from infra.fakes.binance_ws import FakeBinanceWS
+from infra.local.aws_resources import Stack
 from listener.service import Listener
 from listener.settings import Settings
 from listener.sqs import sender

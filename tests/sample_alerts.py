@@ -1,4 +1,4 @@
-"""Valid alert `data` for tests: the DESIGN §2.5 seed messages' figures, overridable field by field."""
+"""Valid alert `data` for tests: the architecture.md §2.5 seed messages' figures, overridable field by field."""
 
 from __future__ import annotations
 

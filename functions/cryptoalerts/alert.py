@@ -1,4 +1,4 @@
-"""Alert schema 1 (DESIGN §2.4): the one message format between producers and the dispatcher."""
+"""Alert schema 1 (architecture.md §2.4): the one message format between producers and the dispatcher."""
 
 from __future__ import annotations
 

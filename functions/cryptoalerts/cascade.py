@@ -1,7 +1,7 @@
-"""Liquidation-cascade detection (DESIGN §2.7): pure, driven by exchange event time only.
+"""Liquidation-cascade detection (architecture.md §2.7): pure, driven by exchange event time only.
 
 No I/O, no clock, no asyncio, no AWS: the listener feeds it live frames and the backtest feeds it a
-recording, and both get the same alerts at any replay speed (DESIGN §2.6).
+recording, and both get the same alerts at any replay speed (architecture.md §2.6).
 
 Rule: a watched symbol's liquidation qualifies at `ap x z >= min_usd`. A cascade fires the moment
 the symbol has `cascade_count` qualifying liquidations with event times in (T - window_s, T], T being
@@ -68,7 +68,7 @@ class Cascade:
 
 
 def to_alert(cascade: Cascade) -> alert.Alert:
-    """The schema-1 alert for a cascade (DESIGN §2.4)."""
+    """The schema-1 alert for a cascade (architecture.md §2.4)."""
     data: dict[str, Any] = {
         "exchange": EXCHANGE,
         "window_s": _plain_number(cascade.window_s),

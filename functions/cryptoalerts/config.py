@@ -1,4 +1,4 @@
-"""Environment variables (DESIGN §2.2) and their defaults: the one place each is written down."""
+"""Environment variables (architecture.md §2.2) and their defaults: the one place each is written down."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ ALERT_QUEUE_URL = "ALERT_QUEUE_URL"
 # The dispatcher sends a message that is not a valid alert straight to the dead-letter queue.
 ALERT_DEAD_LETTER_QUEUE_URL = "ALERT_DEAD_LETTER_QUEUE_URL"
 THRESHOLDS_PARAMETER = "THRESHOLDS_PARAMETER"
-# Tables (DESIGN §2.1: every table reaches the code through an environment variable).
+# Tables (architecture.md §2.1: every table reaches the code through an environment variable).
 OI_TABLE = "OI_TABLE"
 STATE_TABLE = "STATE_TABLE"
 IDEMPOTENCY_TABLE = "IDEMPOTENCY_TABLE"

@@ -1,4 +1,4 @@
-"""Open-interest explosion detection (DESIGN §2.7). Pure: plain data in, plain data out.
+"""Open-interest explosion detection (architecture.md §2.7). Pure: plain data in, plain data out.
 
 An exchange's change over the window is OI(M) / OI(M - window) - 1 with OI in coins, so a move of
 the price alone changes nothing. Each end is the snapshot of that minute or the nearest one within

@@ -1,4 +1,4 @@
-"""Symbol normalisation (DESIGN §2.7): exchange contract names to base-asset names.
+"""Symbol normalisation (architecture.md §2.7): exchange contract names to base-asset names.
 
 `BTCUSDT`, `BTCUSDC`, `BTCUSDT_251226`, `BTC-USDT-SWAP` -> `BTC`; `1000PEPEUSDT` -> `PEPE`;
 `1MBABYDOGEUSDT` -> `BABYDOGE`; `1INCHUSDT` -> `1INCH`. Anything that is not a USD-margined

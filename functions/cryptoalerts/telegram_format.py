@@ -1,4 +1,4 @@
-"""The Telegram message for an alert (DESIGN §2.5): pure text, HTML parse mode, at most 4096 characters.
+"""The Telegram message for an alert (architecture.md §2.5): pure text, HTML parse mode, at most 4096 characters.
 
 The first five lines of each kind are a contract and keep the seed's exact form; detail lines may
 follow and are the first to go when a message would be too long. Every value taken from the alert

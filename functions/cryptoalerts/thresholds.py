@@ -1,4 +1,4 @@
-"""The thresholds document (DESIGN §2.3): built-in defaults, deep merge, strict validation.
+"""The thresholds document (architecture.md §2.3): built-in defaults, deep merge, strict validation.
 
 Pure: no I/O. `thresholds_source` fetches the stored document from SSM and keeps the last valid one.
 """

@@ -1,4 +1,4 @@
-"""Live thresholds from SSM (DESIGN §2.3): cached at most 60 s, last known good on an invalid edit."""
+"""Live thresholds from SSM (architecture.md §2.3): cached at most 60 s, last known good on an invalid edit."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Time in alerts and events (DESIGN §2.6): ISO-8601 UTC with milliseconds and `Z`."""
+"""Time in alerts and events (architecture.md §2.6): ISO-8601 UTC with milliseconds and `Z`."""
 
 from __future__ import annotations
 
@@ -34,7 +34,7 @@ def utc_now() -> datetime:
 
 
 def event_time(event: Mapping[str, Any] | None, clock: Callable[[], datetime] = utc_now) -> datetime:
-    """The moment a scheduled handler works for: the event's `time`, else the clock (DESIGN §2.6).
+    """The moment a scheduled handler works for: the event's `time`, else the clock (architecture.md §2.6).
 
     Accepts EventBridge scheduled events, the Scheduler `Input` `{"time": ...}` and a Lambda
     destination record, whose `responsePayload` / `requestPayload` carry the same field.

@@ -1,4 +1,4 @@
-"""The hourly alert budget with priority reserves (DESIGN §2.3 `dispatch`). Pure.
+"""The hourly alert budget with priority reserves (architecture.md §2.3 `dispatch`). Pure.
 
 Definition: every delivered alert uses one unit of the hour it is sent in (UTC clock hour). An
 alert of priority P is admitted only while the units already used this hour, by alerts of any

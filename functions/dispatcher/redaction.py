@@ -1,4 +1,4 @@
-"""Keeps the bot token out of every log line, exception text and metric (DESIGN §2.2).
+"""Keeps the bot token out of every log line, exception text and metric (architecture.md §2.2).
 
 The token is part of every Bot API URL, and both httpx (INFO: "HTTP Request: POST <url>") and
 python-telegram-bot (DEBUG: "Set Bot API URL: <url>") log that URL. Two layers:

@@ -8,8 +8,8 @@ from typing import Any
 
 from cryptoalerts import thresholds
 from cryptoalerts.thresholds import InvalidThresholds
-from infra import backtest
-from infra.cli_context import CliError
+from infra.cli import replay
+from infra.cli.context import CliError
 
 
 def add_parser(subparsers: Any) -> None:
@@ -43,20 +43,20 @@ def backtest_command(args: argparse.Namespace) -> int:
     rules = _thresholds(args.thresholds)
     try:
         liquidations = (
-            backtest.replay_liquidations(backtest.liquidation_frames(args.liquidations), rules)
+            replay.replay_liquidations(replay.liquidation_frames(args.liquidations), rules)
             if args.liquidations
             else None
         )
-        snapshots = [s for path in args.oi for s in backtest.oi_snapshots(path, args.oi_symbol, args.oi_exchange)]
-    except backtest.DataError as exc:
+        snapshots = [s for path in args.oi for s in replay.oi_snapshots(path, args.oi_symbol, args.oi_exchange)]
+    except replay.DataError as exc:
         raise CliError(str(exc)) from None
-    open_interest = backtest.replay_oi(snapshots, rules) if args.oi else None
+    open_interest = replay.replay_oi(snapshots, rules) if args.oi else None
     if args.json:
         alerts = [*(liquidations.alerts if liquidations else []), *(open_interest.alerts if open_interest else [])]
-        for line in backtest.alerts_json(alerts):
+        for line in replay.alerts_json(alerts):
             print(line)
     else:
-        print(backtest.report(liquidations, open_interest))
+        print(replay.report(liquidations, open_interest))
     return 0
 
 

@@ -94,7 +94,7 @@ class Context:
         return found or self._missing(OUTPUT_ALERT_QUEUE_URL, config.ALERT_QUEUE_URL)
 
     def _local_name(self, logical_id: str) -> str:
-        """The name the local stack gives a resource (infra.aws_resources.deploy; a test keeps them in step)."""
+        """The name the local stack gives a resource (infra.local.aws_resources.deploy; a test keeps them in step)."""
         return LOCAL_RESOURCE_NAME.format(stage=self.stage, logical_id=logical_id)
 
     @property

@@ -16,7 +16,7 @@ from typing import Any
 from boto3.dynamodb.types import TypeDeserializer
 from botocore.exceptions import BotoCoreError, ClientError
 
-from infra.cli_context import CliError, Context, describe
+from infra.cli.context import CliError, Context, describe
 
 COLUMNS = ("recorded_at", "status", "kind", "symbol", "priority", "telegram_message_id", "id")
 

@@ -1,4 +1,4 @@
-"""`crypto-alerts`: the operator's command line (DESIGN §2.8).
+"""`crypto-alerts`: the operator's command line (architecture.md §2.8).
 
     crypto-alerts thresholds show | set PATH VALUE | edit | validate FILE
     crypto-alerts telegram setup --chat-id ID
@@ -7,7 +7,7 @@
     crypto-alerts backtest --liquidations CSV --oi CSV [--thresholds FILE]
 
 Works against AWS and the local stack alike: boto3 honours AWS_ENDPOINT_URL, resource names come
-from flags, the environment of DESIGN §2.2, or the CloudFormation stack's outputs. A problem the
+from flags, the environment of architecture.md §2.2, or the CloudFormation stack's outputs. A problem the
 operator can fix is one line on stderr and exit status 1; usage errors exit 2.
 """
 
@@ -21,8 +21,8 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from cryptoalerts.config import ConfigError
 from cryptoalerts.thresholds import InvalidThresholds
-from infra import cli_backtest, cli_history, cli_status, cli_telegram, cli_thresholds
-from infra.cli_context import CliError, add_common_arguments, describe
+from infra.cli import backtest, history, status, telegram, thresholds
+from infra.cli.context import CliError, add_common_arguments, describe
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -32,11 +32,11 @@ def build_parser() -> argparse.ArgumentParser:
         prog="crypto-alerts", description="Operate crypto-alerts: thresholds, Telegram, history, health, backtests."
     )
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    cli_thresholds.add_parser(subparsers, common)
-    cli_telegram.add_parser(subparsers, common)
-    cli_history.add_parser(subparsers, common)
-    cli_status.add_parser(subparsers, common)
-    cli_backtest.add_parser(subparsers)
+    thresholds.add_parser(subparsers, common)
+    telegram.add_parser(subparsers, common)
+    history.add_parser(subparsers, common)
+    status.add_parser(subparsers, common)
+    backtest.add_parser(subparsers)
     return parser
 
 

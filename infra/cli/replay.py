@@ -1,7 +1,7 @@
 """Backtest: replay recorded liquidations and open interest through the pipeline's own pure core.
 
 Liquidations go the listener's way: each CSV row is rebuilt as the `forceOrder` frame Binance sent
-(README of ../shared/data), parsed by `listener.parse`, de-duplicated and fed to
+(data/README.md), parsed by `listener.parse`, de-duplicated and fed to
 `cryptoalerts.cascade.CascadeDetector` in event-time order, as the live stream would. Open interest
 goes the evaluator's way: every recorded minute is judged by `cryptoalerts.oi.evaluate`, one alert
 per episode (`oi.should_alert`). Nothing here detects anything itself; it only feeds and counts.

@@ -19,8 +19,8 @@ import httpx
 from botocore.exceptions import BotoCoreError, ClientError
 
 from cryptoalerts import config, metrics
-from infra.cli_context import CliError, Context, describe
-from infra.cli_history import recent
+from infra.cli.context import CliError, Context, describe
+from infra.cli.history import recent
 
 LISTENER_SERVICE_LOGICAL_ID = "ListenerService"
 LISTENER_METRIC_SERVICE = "listener"  # the listener's Powertools service name: its metrics' `service`
@@ -115,7 +115,7 @@ def listener_aws(ctx: Context, cluster: str | None, service: str | None) -> tupl
 
 def listener_healthy(running: int, seconds_since_last_frame: float | None) -> bool:
     """A task runs and it heard the exchange recently. The listener reconnects after 10 min of silence
-    (DESIGN §3), so an age beyond that means reconnecting does not help."""
+    (architecture.md §3), so an age beyond that means reconnecting does not help."""
     return running >= 1 and seconds_since_last_frame is not None and seconds_since_last_frame < SILENCE_LIMIT_S
 
 

@@ -1,6 +1,6 @@
 """`crypto-alerts telegram setup`: check the bot token and chat with a test message, then store them.
 
-The token is a SecureString (CloudFormation cannot create one, DESIGN §2.2); the chat id a String.
+The token is a SecureString (CloudFormation cannot create one, architecture.md §2.2); the chat id a String.
 The token is read from $TELEGRAM_BOT_TOKEN, stdin or a prompt, never from a flag (shell history,
 `ps`), and never printed: every message that could carry it (the Bot API URL contains it) is redacted.
 """
@@ -17,7 +17,7 @@ import httpx
 from botocore.exceptions import BotoCoreError, ClientError
 
 from cryptoalerts import config
-from infra.cli_context import CHAT_ID_PARAMETER_NAME, TOKEN_PARAMETER_NAME, CliError, Context, describe
+from infra.cli.context import CHAT_ID_PARAMETER_NAME, TOKEN_PARAMETER_NAME, CliError, Context, describe
 
 TEST_MESSAGE = "✅ crypto-alerts is connected to this chat (stage {stage}). Alerts will arrive here."
 TIMEOUT_S = 10.0

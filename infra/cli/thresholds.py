@@ -1,4 +1,4 @@
-"""`crypto-alerts thresholds ...`: read, change and check the thresholds document in SSM (DESIGN §2.3).
+"""`crypto-alerts thresholds ...`: read, change and check the thresholds document in SSM (architecture.md §2.3).
 
 Every write is validated first with the same code the pipeline uses (`thresholds.effective`), so an
 edit the pipeline would reject never reaches SSM. The stored document stays partial: only the keys
@@ -21,7 +21,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from cryptoalerts import thresholds
 from cryptoalerts.thresholds import InvalidThresholds
-from infra.cli_context import CliError, Context, describe
+from infra.cli.context import CliError, Context, describe
 
 
 def add_parser(subparsers: Any, common: argparse.ArgumentParser) -> None:

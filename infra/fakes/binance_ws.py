@@ -13,7 +13,7 @@ is connected, so a test can assert that every frame was delivered and every aler
     await server.drained()
     await server.stop()
 
-`python -m infra.fakes.binance_ws --replay ../shared/data/binance_liquidations_2025-10-22.csv`
+`python -m infra.fakes.binance_ws --replay data/binance_liquidations_2025-10-22.csv`
 serves the recording for the local stack and the benchmarks.
 """
 
@@ -364,7 +364,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=0)
-    parser.add_argument("--replay", help="CSV recording to serve (../shared/data/binance_liquidations_*.csv)")
+    parser.add_argument("--replay", help="CSV recording to serve (data/binance_liquidations_*.csv)")
     parser.add_argument("--frames", help="file of ready-made messages, one per line, served as they are")
     parser.add_argument("--synthetic", type=int, default=0, help="serve this many synthetic frames instead")
     parser.add_argument("--rate", type=float, default=None, help="frames per second (default: as fast as possible)")

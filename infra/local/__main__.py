@@ -1,8 +1,8 @@
-"""`make run` / `make demo`: the whole pipeline on this machine (DESIGN §5).
+"""`make run` / `make demo` (`python -m infra.local [--demo]`): the whole pipeline on this machine.
 
 make run   live markets; the real Telegram bot when TELEGRAM_BOT_TOKEN and TELEGRAM_CHAT_ID are
            set, otherwise a local fake that prints every message as it would look.
-make demo  offline: local fake exchanges replay ../shared/data plus a scripted cascade and an OI
+make demo  offline: local fake exchanges replay data/ plus a scripted cascade and an OI
            surge, time compressed so both alert kinds appear within a minute; ends with a summary.
 """
 
@@ -19,7 +19,7 @@ from types import FrameType
 
 from cryptoalerts import config
 from infra.fakes.telegram import FakeTelegram
-from infra.local_stack import LocalStack, Markets, Telegram
+from infra.local.stack import LocalStack, Markets, Telegram
 
 STATUS_EVERY_S = 5.0
 FAKE_TOKEN = "local-fake-token"  # the fake accepts any token; a real one never goes to the fake
@@ -66,14 +66,14 @@ def run_live() -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m infra.run", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m infra.local", description=__doc__.split("\n\n")[0])
     parser.add_argument("--demo", action="store_true", help="offline scenario with fake exchanges; ends by itself")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     for noisy in ("httpx", "botocore", "urllib3"):  # request-level chatter; the status line says what matters
         logging.getLogger(noisy).setLevel(logging.WARNING)
     if args.demo:
-        from infra.demo import run_demo
+        from infra.local.demo import run_demo
 
         return run_demo()
     return run_live()

@@ -13,7 +13,8 @@ from typing import Any
 
 import boto3
 
-from infra import template as tpl
+from infra.local import template as tpl
+from infra.repo import REPO_ROOT
 
 REGION = "us-east-1"
 ACCOUNT = "123456789012"  # moto's default account
@@ -79,7 +80,7 @@ class Stack:
         return {k: str(self.resolve(v)) for k, v in {**glob, **own}.items()}
 
     def code_dir(self, logical_id: str) -> Path:
-        return tpl.REPO_ROOT / self.function(logical_id)["CodeUri"]
+        return REPO_ROOT / self.function(logical_id)["CodeUri"]
 
 
 def parameter_defaults(template: dict[str, Any]) -> dict[str, str]:

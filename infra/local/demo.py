@@ -5,20 +5,19 @@ from __future__ import annotations
 import time
 from collections import Counter
 
-from infra.local_stack import LocalStack
-from infra.scenario import Scenario, message_kinds, recording_exists
+from infra.local.scenario import Scenario, message_kinds
+from infra.local.stack import LocalStack
 
 DEADLINE_S = 90.0  # both kinds normally appear within about 30 s
 
 
 def run_demo() -> int:
-    recording_exists()
     started = time.monotonic()
     scenario = Scenario(print_messages=True).start()
     stack = LocalStack(scenario.markets(), scenario.telegram_target(), clock=scenario.clock())
     stack.before_tick = scenario.before_tick
     print(
-        "crypto-alerts demo (offline): fake Binance/Bybit/OKX replaying ../shared/data, a scripted BTC cascade,\n"
+        "crypto-alerts demo (offline): fake Binance/Bybit/OKX replaying data/, a scripted BTC cascade,\n"
         f"a BTC open-interest surge on binance+bybit at scheduler minute {scenario.surge.minute}; "
         f"one scheduler minute every {scenario.minute_s} s.",
         flush=True,

@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from infra import aws_resources
+from infra.local import aws_resources
 
 logger = logging.getLogger(__name__)
 

@@ -19,7 +19,7 @@ import uuid
 from dataclasses import dataclass
 from typing import IO, Any
 
-from infra import aws_resources
+from infra.local import aws_resources
 
 
 class InvocationError(RuntimeError):
@@ -109,7 +109,7 @@ class FunctionProcess:
 
     def start(self) -> FunctionProcess:
         self._proc = subprocess.Popen(
-            [sys.executable, "-m", "infra.lambda_worker", self.settings["code_dir"], self.settings["handler"]],
+            [sys.executable, "-m", "infra.local.lambda_worker", self.settings["code_dir"], self.settings["handler"]],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=self._log_to,
@@ -161,6 +161,6 @@ class FunctionProcess:
 
 
 def _repo_root() -> str:
-    from infra.template import REPO_ROOT
+    from infra.repo import REPO_ROOT
 
     return str(REPO_ROOT)

@@ -1,6 +1,6 @@
 """Child side of `lambda_runtime.FunctionProcess`: one warm execution environment.
 
-Usage: python -m infra.lambda_worker CODE_DIR MODULE.FUNCTION
+Usage: python -m infra.local.lambda_worker CODE_DIR MODULE.FUNCTION
 Replies (JSON lines) go to the original stdout; everything the function prints or logs goes to
 stderr, as Lambda sends a function's output to its log stream.
 """
@@ -23,7 +23,7 @@ def main() -> None:
     sys.stdout = os.fdopen(1, "w", buffering=1)
     sys.path.insert(0, code_dir)
 
-    from infra.lambda_runtime import LambdaContext
+    from infra.local.lambda_runtime import LambdaContext
 
     started = time.perf_counter()
     module_name, function_name = handler_path.rsplit(".", 1)

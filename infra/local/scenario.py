@@ -1,7 +1,7 @@
 """The offline scenario behind `make demo` and the end-to-end tests.
 
 Local fakes speak the exchanges' real wire formats: the Binance liquidation WebSocket replays the
-real recording in ../shared/data and then a scripted BTC cascade; the REST fake serves a calm
+real recording in data/ and then a scripted BTC cascade; the REST fake serves a calm
 market whose BTC open interest surges on 2 of the 3 exchanges at a scripted minute. Scheduler
 minutes are compressed (one every `minute_s` seconds) so both alert kinds appear within a minute.
 """
@@ -15,19 +15,17 @@ from concurrent.futures import Future
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
-from pathlib import Path
 from typing import Any, TypeVar
 
 from cryptoalerts.timeutil import utc_now
 from infra.fakes.binance_ws import FakeBinanceWS, cascade_frames, recording_frames
 from infra.fakes.exchanges_rest import CALM_MARKET, FakeExchanges
 from infra.fakes.telegram import FakeTelegram
-from infra.local_stack import Clock, Markets, Telegram
-from infra.template import REPO_ROOT
+from infra.local.stack import Clock, Markets, Telegram
+from infra.repo import BINANCE_LIQUIDATIONS
 
 T = TypeVar("T")
 
-RECORDING = REPO_ROOT.parent / "shared" / "data" / "binance_liquidations_2025-10-22.csv"
 # The recording ends at 09:55:07 UTC; scripted liquidations come after it, in event time.
 AFTER_RECORDING_MS = 1_761_127_000_000
 FAKE_TOKEN = "000000:local-fake-token"
@@ -112,7 +110,7 @@ class Scenario:
         self._loop.loop.call_soon_threadsafe(self.ws.feed, list(frames))
 
     def feed_recording(self) -> None:
-        self.feed(recording_frames(RECORDING))
+        self.feed(recording_frames(BINANCE_LIQUIDATIONS))
 
     def feed_cascade(self, start_ms: int = AFTER_RECORDING_MS, symbol: str = "BTC", count: int = 7) -> None:
         """`count` long liquidations of $180k on `symbol`USDT, one a second: one cascade alert."""
@@ -123,7 +121,7 @@ class Scenario:
 
 
 def message_kinds(texts: Sequence[str]) -> dict[str, int]:
-    """How many messages of each kind, read from their first line (DESIGN §2.5)."""
+    """How many messages of each kind, read from their first line (architecture.md §2.5)."""
     kinds = {"LIQUIDATION CASCADE": 0, "OI EXPLOSION": 0}
     for text in texts:
         first = text.splitlines()[0] if text else ""
@@ -131,9 +129,3 @@ def message_kinds(texts: Sequence[str]) -> dict[str, int]:
             if first.endswith(kind):
                 kinds[kind] += 1
     return kinds
-
-
-def recording_exists() -> Path:
-    if not RECORDING.is_file():
-        raise FileNotFoundError(f"{RECORDING} is missing: the demo needs ../shared/data beside the repo")
-    return RECORDING

@@ -1,4 +1,4 @@
-"""The whole pipeline on one machine (DESIGN §5): the embedded default.
+"""The whole pipeline on one machine (architecture.md §5): the embedded default.
 
 moto server on loopback holds the template's tables, queues and thresholds parameter; the
 listener runs as its own process with the environment of `ListenerTaskDefinition`; the three
@@ -30,12 +30,12 @@ import httpx
 from cryptoalerts import config
 from cryptoalerts.exchanges import ADAPTERS
 from cryptoalerts.timeutil import iso_ms, to_epoch_ms, utc_now
-from infra import aws_resources
-from infra.event_source import SqsEventSource
-from infra.lambda_runtime import FunctionProcess, InvocationError
-from infra.moto_server import MotoServer, free_port
+from infra.local import aws_resources
+from infra.local.event_source import SqsEventSource
+from infra.local.lambda_runtime import FunctionProcess, InvocationError
+from infra.local.moto_server import MotoServer, free_port
 from infra.processes import terminate
-from infra.template import REPO_ROOT
+from infra.repo import REPO_ROOT
 
 logger = logging.getLogger("local-stack")
 

@@ -8,7 +8,8 @@ from typing import Any
 
 import yaml
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
+from infra.repo import REPO_ROOT
+
 TEMPLATE_PATH = REPO_ROOT / "template.yaml"
 
 _SCALAR_TAGS = {"!Ref": "Ref", "!Condition": "Condition"}

@@ -1,8 +1,8 @@
 """DispatcherFunction: warm per-alert handling time (moto server + fake Telegram) and init time.
 
 Run: `make bench` or `.venv/bin/pytest -q -s tests/benchmarks/test_dispatcher_bench.py`.
-Bars: the per-alert time must leave the end-to-end budget (DESIGN §4: frame to Telegram p50 under
-300 ms, p99 under 1 s) most of its room; init is reported (DESIGN §4 "cold start") and kept sane.
+Bars: the per-alert time must leave the end-to-end budget (architecture.md §4: frame to Telegram p50 under
+300 ms, p99 under 1 s) most of its room; init is reported (architecture.md §4 "cold start") and kept sane.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ import boto3
 import pytest
 from dispatcher_harness import Harness, cascade, open_harness
 
-from infra.aws_resources import Stack
+from infra.local.aws_resources import Stack
 
 ALERTS = 200
 P50_BAR_MS = 100

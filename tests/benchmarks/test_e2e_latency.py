@@ -1,4 +1,4 @@
-"""End to end on the local stack (DESIGN §4): a frame sent by the fake Binance stream to its
+"""End to end on the local stack (architecture.md §4): a frame sent by the fake Binance stream to its
 message received by the fake Telegram, over at least 200 alerts. Bars: p50 < 300 ms, p99 < 1 s.
 
 Run: .venv/bin/pytest -s tests/benchmarks/test_e2e_latency.py
@@ -12,8 +12,8 @@ import time
 from pathlib import Path
 
 from infra.fakes.binance_ws import frame
-from infra.local_stack import LocalStack
-from infra.scenario import AFTER_RECORDING_MS, Scenario
+from infra.local.scenario import AFTER_RECORDING_MS, Scenario
+from infra.local.stack import LocalStack
 
 ALERTS = 200
 PACE_S = 0.1  # one alert-worthy liquidation every 100 ms: latency, not a flood

@@ -1,4 +1,4 @@
-"""Listener benchmarks (DESIGN §4). Run with `make bench` (pytest -s tests/benchmarks).
+"""Listener benchmarks (architecture.md §4). Run with `make bench` (pytest -s tests/benchmarks).
 
 - core: parse + normalise + de-dup + history + detect, one core, >= 50,000 frames/s;
 - through a real loopback WebSocket (fake server in its own process), >= 20,000 frames/s;
@@ -27,7 +27,8 @@ from cryptoalerts import thresholds
 from cryptoalerts.cascade import Liquidation
 from cryptoalerts.thresholds import Thresholds
 from infra.fakes.binance_ws import frame, recording_frames
-from infra.moto_server import free_port
+from infra.local.moto_server import free_port
+from infra.repo import BINANCE_LIQUIDATIONS
 from listener.history import History
 from listener.outbox import Pending
 from listener.service import Listener
@@ -35,7 +36,6 @@ from listener.settings import Settings
 from listener.sqs import sender
 
 pytestmark = pytest.mark.benchmark
-RECORDING = "binance_liquidations_2025-10-22.csv"
 SPAN_MS = 20 * 60_000  # the recording lasts about 18.5 minutes
 
 
@@ -57,18 +57,18 @@ def make_listener(send=lambda body: None, ws_url: str = "ws://127.0.0.1:1/", **o
     return Listener(settings, FixedThresholds(thresholds.defaults()), send)
 
 
-def replayed(shared_data: Path, count: int) -> list[str]:
+def replayed(count: int) -> list[str]:
     """The real recording, looped with each round shifted in time so that no round repeats."""
     frames: list[str] = []
     rounds = 0
     while len(frames) < count:
-        frames.extend(recording_frames(shared_data / RECORDING, shift_ms=rounds * SPAN_MS))
+        frames.extend(recording_frames(BINANCE_LIQUIDATIONS, shift_ms=rounds * SPAN_MS))
         rounds += 1
     return frames[:count]
 
 
-def test_core_frames_per_second(shared_data: Path) -> None:
-    frames = replayed(shared_data, 300_000)
+def test_core_frames_per_second() -> None:
+    frames = replayed(300_000)
     listener = make_listener()
     on_message = listener.on_message
     started = time.perf_counter()

@@ -1,4 +1,4 @@
-"""OI snapshot benchmarks (DESIGN §4): every exchange request concurrent, bulk endpoints where they
+"""OI snapshot benchmarks (architecture.md §4): every exchange request concurrent, bulk endpoints where they
 exist. Against the fake exchanges adding 50 ms to every request: 3 symbols x 3 exchanges under
 1 s, 100 symbols under 2 s; requests per exchange reported. Plus each function's init time.
 
@@ -21,10 +21,10 @@ import pytest
 from handlers import fresh
 
 from cryptoalerts import exchanges
-from infra import template as tpl
-from infra.aws_resources import Stack
 from infra.fakes.exchanges_rest import FakeExchangesProcess
-from infra.lambda_runtime import LambdaContext
+from infra.local import template as tpl
+from infra.local.aws_resources import Stack
+from infra.local.lambda_runtime import LambdaContext
 
 LATENCY_S = 0.050
 WATCHLIST_3 = ["BTC", "ETH", "SOL"]

@@ -1,4 +1,4 @@
-"""End to end on the local stack (DESIGN §5): fake exchanges in, fake Telegram out, moto between.
+"""End to end on the local stack (architecture.md §5): fake exchanges in, fake Telegram out, moto between.
 
 Everything travels through the template's wiring: the listener with ListenerTaskDefinition's
 environment, the functions with theirs, SQS with the template's redrive, the dispatcher fed by the
@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from infra.local_stack import LocalStack
-from infra.scenario import AFTER_RECORDING_MS, Scenario, Surge, message_kinds
+from infra.local.scenario import AFTER_RECORDING_MS, Scenario, Surge, message_kinds
+from infra.local.stack import LocalStack
 
 
 def wait_until(condition: Callable[[], bool], timeout_s: float, what: str) -> None:
@@ -27,7 +27,7 @@ def wait_until(condition: Callable[[], bool], timeout_s: float, what: str) -> No
 
 
 @pytest.fixture
-def scenario(shared_data: Path) -> Iterator[Scenario]:
+def scenario() -> Iterator[Scenario]:
     scenario = Scenario(minute_s=0.5, surge=Surge(minute=17)).start()
     yield scenario
     scenario.stop()

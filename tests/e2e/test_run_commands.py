@@ -8,14 +8,14 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-from infra.local_stack import LocalStack, Markets, Telegram
-from infra.moto_server import free_port
-from infra.template import REPO_ROOT
+from infra.local.moto_server import free_port
+from infra.local.stack import LocalStack, Markets, Telegram
+from infra.repo import REPO_ROOT
 
 
-def test_demo_shows_both_alert_kinds_and_ends_by_itself_with_a_summary(shared_data: Path) -> None:
+def test_demo_shows_both_alert_kinds_and_ends_by_itself_with_a_summary() -> None:
     done = subprocess.run(
-        [sys.executable, "-m", "infra.run", "--demo"],
+        [sys.executable, "-m", "infra.local", "--demo"],
         cwd=REPO_ROOT,
         capture_output=True,
         text=True,

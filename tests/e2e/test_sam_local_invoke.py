@@ -11,12 +11,12 @@ from typing import Any
 import boto3
 import pytest
 
-from infra import template as tpl
-from infra.aws_resources import Stack
 from infra.fakes.exchanges_rest import FakeExchanges
 from infra.fakes.telegram import FakeTelegram
-from infra.lambda_runtime import FunctionProcess
-from infra.moto_server import MotoServer
+from infra.local import template as tpl
+from infra.local.aws_resources import Stack
+from infra.local.lambda_runtime import FunctionProcess
+from infra.local.moto_server import MotoServer
 
 EVENTS = tpl.REPO_ROOT / "events"
 FUNCTIONS = sorted(tpl.resources(tpl.default(), "AWS::Serverless::Function"))

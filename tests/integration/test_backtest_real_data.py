@@ -1,4 +1,4 @@
-"""`crypto-alerts backtest` on the real recordings in ../shared/data, checked against the pure core
+"""`crypto-alerts backtest` on the real recordings in data/, checked against the pure core
 (cryptoalerts.cascade, cryptoalerts.oi) driven directly from the same CSV rows."""
 
 from __future__ import annotations
@@ -14,10 +14,8 @@ from cryptoalerts import alert, cascade, oi, thresholds
 from cryptoalerts.symbols import normalise
 from cryptoalerts.thresholds import OI_EXCHANGE_COUNT
 from cryptoalerts.timeutil import parse_iso, to_epoch_ms
-from infra.cli import main
-
-LIQUIDATIONS = "binance_liquidations_2025-10-22.csv"
-OPEN_INTEREST = "btc_binance_oi_5m_2026-06.csv"
+from infra.cli.main import main
+from infra.repo import BINANCE_LIQUIDATIONS, BTC_OPEN_INTEREST
 
 # Low enough to fire on this calm recording: 3 liquidations of a few thousand USD within 30 s;
 # a 1% rise of BTC positions in 15 minutes confirmed by the one exchange recorded.
@@ -88,24 +86,24 @@ def explosions_driven_directly(path: Path, rules: thresholds.Thresholds) -> list
     return alerts
 
 
-def test_backtest_liquidations_match_the_cascade_core(shared_data, tuned_file, capsys) -> None:
-    out = run_json(capsys, "--liquidations", str(shared_data / LIQUIDATIONS), "--thresholds", str(tuned_file))
-    expected = cascades_driven_directly(shared_data / LIQUIDATIONS, thresholds.effective(TUNED))
+def test_backtest_liquidations_match_the_cascade_core(tuned_file, capsys) -> None:
+    out = run_json(capsys, "--liquidations", str(BINANCE_LIQUIDATIONS), "--thresholds", str(tuned_file))
+    expected = cascades_driven_directly(BINANCE_LIQUIDATIONS, thresholds.effective(TUNED))
     assert len(expected) >= 5  # the comparison means something only if the core fires
     assert out == expected
     assert {a["symbol"] for a in out} >= {"ETH", "XRP", "币安人生"}
 
 
-def test_backtest_open_interest_matches_the_oi_core(shared_data, tuned_file, capsys) -> None:
-    out = run_json(capsys, "--oi", str(shared_data / OPEN_INTEREST), "--thresholds", str(tuned_file))
-    expected = explosions_driven_directly(shared_data / OPEN_INTEREST, thresholds.effective(TUNED))
+def test_backtest_open_interest_matches_the_oi_core(tuned_file, capsys) -> None:
+    out = run_json(capsys, "--oi", str(BTC_OPEN_INTEREST), "--thresholds", str(tuned_file))
+    expected = explosions_driven_directly(BTC_OPEN_INTEREST, thresholds.effective(TUNED))
     assert len(expected) >= 3
     assert out == expected
     assert all(a["kind"] == "oi_explosion" and a["data"]["confirming"] == 1 for a in out)
 
 
-def test_the_default_thresholds_stay_silent_on_these_calm_recordings(shared_data, capsys) -> None:
-    args = ["backtest", "--liquidations", str(shared_data / LIQUIDATIONS), "--oi", str(shared_data / OPEN_INTEREST)]
+def test_the_default_thresholds_stay_silent_on_these_calm_recordings(capsys) -> None:
+    args = ["backtest", "--liquidations", str(BINANCE_LIQUIDATIONS), "--oi", str(BTC_OPEN_INTEREST)]
     assert main(args) == 0
     out = capsys.readouterr().out
     assert "liquidations: 1426 frames, 2025-10-22T09:36:42.306Z to 2025-10-22T09:55:07.684Z" in out
@@ -114,8 +112,8 @@ def test_the_default_thresholds_stay_silent_on_these_calm_recordings(shared_data
     assert "would have fired: 0 alert(s)" in out
 
 
-def test_the_report_lists_each_alert_and_counts_per_day(shared_data, tuned_file, capsys) -> None:
-    liq, oi_csv = str(shared_data / LIQUIDATIONS), str(shared_data / OPEN_INTEREST)
+def test_the_report_lists_each_alert_and_counts_per_day(tuned_file, capsys) -> None:
+    liq, oi_csv = str(BINANCE_LIQUIDATIONS), str(BTC_OPEN_INTEREST)
     alerts = run_json(capsys, "--liquidations", liq, "--oi", oi_csv, "--thresholds", str(tuned_file))
     assert main(["backtest", "--liquidations", liq, "--oi", oi_csv, "--thresholds", str(tuned_file)]) == 0
     out = capsys.readouterr().out
@@ -129,10 +127,10 @@ def test_the_report_lists_each_alert_and_counts_per_day(shared_data, tuned_file,
     assert {line.split()[0]: int(line.split()[1]) for line in day_lines if line.startswith("  20")} == per_day
 
 
-def test_backtest_refuses_bad_input_with_one_line(shared_data, tmp_path, capsys) -> None:
+def test_backtest_refuses_bad_input_with_one_line(tmp_path, capsys) -> None:
     bad = tmp_path / "bad.json"
     bad.write_text('{"liquidation": {"BTC": {"cascade_count": 0}}}')
-    assert main(["backtest", "--liquidations", str(shared_data / LIQUIDATIONS), "--thresholds", str(bad)]) == 1
+    assert main(["backtest", "--liquidations", str(BINANCE_LIQUIDATIONS), "--thresholds", str(bad)]) == 1
     assert "liquidation.BTC.cascade_count" in capsys.readouterr().err
 
     wrong = tmp_path / "wrong.csv"

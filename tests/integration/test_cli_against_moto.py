@@ -17,10 +17,10 @@ import boto3
 import pytest
 
 from cryptoalerts import metrics, thresholds
-from infra import aws_resources
-from infra.cli import main
-from infra.cli_context import Context
-from infra.moto_server import MotoServer
+from infra.cli.context import Context
+from infra.cli.main import main
+from infra.local import aws_resources
+from infra.local.moto_server import MotoServer
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 PARAMETER = "/crypto-alerts/local/thresholds"  # aws_resources.deploy's default stage is `local`
@@ -367,7 +367,7 @@ def test_telegram_setup_refused_by_telegram_stores_nothing_and_never_prints_the_
 
 
 def test_telegram_setup_with_telegram_unreachable_never_prints_the_token(cli_env, monkeypatch, capsys) -> None:
-    from infra.moto_server import free_port
+    from infra.local.moto_server import free_port
 
     monkeypatch.setenv("TELEGRAM_BOT_TOKEN", TOKEN)
     assert main(["telegram", "setup", "--chat-id", "1", "--api-url", f"http://127.0.0.1:{free_port()}"]) == 1
@@ -408,7 +408,7 @@ def test_status_fails_on_an_unhealthy_listener_or_dead_letters(cli_env, http_ser
 
 
 def test_status_on_the_local_stack_without_a_listener_says_unreachable(cli_env, monkeypatch, capsys) -> None:
-    from infra.moto_server import free_port
+    from infra.local.moto_server import free_port
 
     monkeypatch.setenv("HEALTH_PORT", str(free_port()))
     assert main(["status"]) == 1
@@ -446,7 +446,7 @@ def test_status_on_aws_reads_the_ecs_service_and_the_last_frame_metric(cli_env, 
 
 # ---------------------------------------------------------------- errors and the console script
 def test_an_unreachable_aws_endpoint_is_one_line_not_a_traceback(cli_env, monkeypatch, capsys) -> None:
-    from infra.moto_server import free_port
+    from infra.local.moto_server import free_port
 
     monkeypatch.setenv("AWS_ENDPOINT_URL", f"http://127.0.0.1:{free_port()}")
     monkeypatch.setenv("AWS_MAX_ATTEMPTS", "1")

@@ -8,8 +8,8 @@ from typing import Any
 
 import boto3
 
-from infra.aws_resources import Stack
-from infra.event_source import SqsEventSource
+from infra.local.aws_resources import Stack
+from infra.local.event_source import SqsEventSource
 
 
 def _source(stack: Stack, invoke: Any) -> SqsEventSource:

@@ -23,7 +23,7 @@ from listener_harness import (
 )
 
 from infra.fakes.binance_ws import cascade_frames
-from infra.moto_server import free_port
+from infra.local.moto_server import free_port
 from listener.settings import KNOBS
 
 

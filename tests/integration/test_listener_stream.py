@@ -25,8 +25,8 @@ from cryptoalerts.cascade import CascadeDetector, DuplicateFilter, Liquidation
 from cryptoalerts.symbols import normalise
 from cryptoalerts.timeutil import parse_iso, to_epoch_ms
 from infra.fakes.binance_ws import Drop, Garbage, Refuse, Silence, cascade_frames, frame, recording_frames
+from infra.repo import BINANCE_LIQUIDATIONS
 
-RECORDING = "binance_liquidations_2025-10-22.csv"
 # Lowered floors so that the calm recording has cascades to find (the defaults find none in it).
 REPLAY_RULE = {"min_usd": 200, "cascade_count": 4, "window_s": 30}
 REPLAY_SYMBOLS = ["币安人生", "KDA", "EVAA", "RIVER", "ETH", "ASTER", "FET", "4", "AIA", "COAI", "BNB", "BLUAI"]
@@ -55,11 +55,11 @@ def expected_replay_alert_ids(csv_path) -> list[str]:  # type: ignore[no-untyped
 
 
 @pytest.mark.parametrize("wrap", [False, True], ids=["raw-stream", "combined-stream"])
-async def test_replay_of_the_real_recording_alerts_once_per_cascade(stack, shared_data, wrap: bool) -> None:
+async def test_replay_of_the_real_recording_alerts_once_per_cascade(stack, wrap: bool) -> None:
     set_thresholds(stack, REPLAY_DOC)
-    expected = expected_replay_alert_ids(shared_data / RECORDING)
+    expected = expected_replay_alert_ids(BINANCE_LIQUIDATIONS)
     assert len(expected) >= 15
-    frames = recording_frames(shared_data / RECORDING, wrap=wrap)
+    frames = recording_frames(BINANCE_LIQUIDATIONS, wrap=wrap)
     async with fake_binance() as server, running_listener(settings_for(stack, server.url)) as run:
         await eventually(lambda: run.listener.detector.thresholds.symbols == tuple(REPLAY_SYMBOLS), what="thresholds")
         half = len(frames) // 2

@@ -16,9 +16,9 @@ from handlers import fresh
 from cryptoalerts import alert
 from cryptoalerts.oi_store import EpisodeStore
 from cryptoalerts.timeutil import iso_ms, parse_iso, to_epoch_ms
-from infra.aws_resources import Stack
 from infra.fakes.exchanges_rest import FakeExchanges
-from infra.lambda_runtime import LambdaContext
+from infra.local.aws_resources import Stack
+from infra.local.lambda_runtime import LambdaContext
 
 M0 = "2026-06-07T04:40:00.000Z"
 BTC_CALM = 80_000  # coins on each exchange

@@ -16,9 +16,9 @@ from handlers import fresh
 
 from cryptoalerts import exchanges
 from cryptoalerts.exchanges import fetch
-from infra.aws_resources import Stack
 from infra.fakes.exchanges_rest import FakeExchanges
-from infra.lambda_runtime import LambdaContext
+from infra.local.aws_resources import Stack
+from infra.local.lambda_runtime import LambdaContext
 
 EVENT = {"time": "2026-06-07T04:40:13Z"}  # EventBridge Scheduler's Input: the scheduled time
 MINUTE = "2026-06-07T04:40:00.000Z"

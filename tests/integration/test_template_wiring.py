@@ -23,10 +23,10 @@ import pytest
 from samtranslator.translator.transform import transform
 
 from cryptoalerts import config
-from infra import template as tpl
+from infra.local import template as tpl
 
 REPO_ROOT = tpl.REPO_ROOT
-# Read by the code but deliberately not set by the template (DESIGN §2.2): boto3's emulator
+# Read by the code but deliberately not set by the template (architecture.md §2.2): boto3's emulator
 # endpoint and the local stand-ins for the Telegram secrets.
 LOCAL_ONLY = {"AWS_ENDPOINT_URL", config.TELEGRAM_BOT_TOKEN, config.TELEGRAM_CHAT_ID}
 # Set by the Lambda runtime itself.

@@ -1,4 +1,4 @@
-"""Alert schema 1 (DESIGN §2.4): constructors, encode/decode and validation of what arrives on SQS."""
+"""Alert schema 1 (architecture.md §2.4): constructors, encode/decode and validation of what arrives on SQS."""
 
 from __future__ import annotations
 

@@ -9,7 +9,7 @@ import pytest
 
 from cryptoalerts import thresholds
 from cryptoalerts.timeutil import MINUTE_MS
-from infra import backtest
+from infra.cli import replay
 from listener.parse import parse
 
 T0 = 1_780_000_020_000 - 1_780_000_020_000 % MINUTE_MS
@@ -26,7 +26,7 @@ def test_rows_become_the_frames_binance_sends(tmp_path: Path) -> None:
         "timestamp,symbol,side,avg_price,filled_qty,usd_value\n"
         "2025-10-22T09:38:13.270000,1000PEPEUSDT,SELL,0.0071,2000000,14200\n",
     )
-    [frame] = list(backtest.liquidation_frames(csv_path))
+    [frame] = list(replay.liquidation_frames(csv_path))
     order = json.loads(frame)["o"]
     assert (order["s"], order["ap"], order["z"], order["T"]) == ("1000PEPEUSDT", "0.0071", "2000000", 1761125893270)
     liq = parse(frame)
@@ -49,8 +49,8 @@ def test_an_oi_explosion_needs_enough_exchanges_and_fires_once_per_episode(tmp_p
     recording |= {m: flat for m in range(18, 32)}
     recording |= {32: surge}  # 15 min after a flat minute: a new episode
     recording |= {m: flat for m in range(33, 48)} | {48: lone}  # one exchange only: silent
-    snaps = backtest.oi_snapshots(_snapshots_csv(tmp_path, recording))
-    result = backtest.replay_oi(snaps, thresholds.defaults())
+    snaps = replay.oi_snapshots(_snapshots_csv(tmp_path, recording))
+    result = replay.replay_oi(snaps, thresholds.defaults())
     assert [a.id for a in result.alerts] == [f"oi_explosion:BTC:{T0 + m * MINUTE_MS}" for m in (15, 32)]
     first = result.alerts[0].data
     assert (first["confirming"], first["exchanges_total"]) == (2, 3)
@@ -60,29 +60,29 @@ def test_an_oi_explosion_needs_enough_exchanges_and_fires_once_per_episode(tmp_p
 
 def test_symbols_off_the_watch_list_are_not_evaluated(tmp_path: Path) -> None:
     path = write(tmp_path / "oi.csv", f"timestamp,exchange,symbol,oi,mark_price\n{T0},binance,DOGE,1,0.1\n")
-    result = backtest.replay_oi(backtest.oi_snapshots(path), thresholds.defaults())
+    result = replay.replay_oi(replay.oi_snapshots(path), thresholds.defaults())
     assert (result.evaluations, result.alerts) == (0, [])
 
 
 def test_a_single_series_export_needs_its_symbol_and_exchange(tmp_path: Path) -> None:
     path = write(tmp_path / "cg.csv", f"timestamp,price_close,oi_close\n{T0},50000,5000000000\n")
-    [snap] = backtest.oi_snapshots(path, "BTC", "binance")
+    [snap] = replay.oi_snapshots(path, "BTC", "binance")
     assert (snap.symbol, snap.exchange, snap.point.oi, snap.point.mark_price) == ("BTC", "binance", 100000, 50000)
-    with pytest.raises(backtest.DataError, match="name its symbol and exchange"):
-        backtest.oi_snapshots(path)
+    with pytest.raises(replay.DataError, match="name its symbol and exchange"):
+        replay.oi_snapshots(path)
 
 
 def test_unreadable_rows_name_file_and_line(tmp_path: Path) -> None:
     path = write(tmp_path / "oi.csv", f"timestamp,exchange,symbol,oi,mark_price\n{T0},okx,BTC,lots,1\n")
-    with pytest.raises(backtest.DataError, match=r"oi.csv:2: could not convert"):
-        backtest.oi_snapshots(path)
+    with pytest.raises(replay.DataError, match=r"oi.csv:2: could not convert"):
+        replay.oi_snapshots(path)
     liq = write(tmp_path / "l.csv", "timestamp,symbol,side,avg_price,filled_qty\nyesterday,BTCUSDT,SELL,1,1\n")
-    with pytest.raises(backtest.DataError, match=r"l.csv:2: timestamp 'yesterday'"):
-        list(backtest.liquidation_frames(liq))
+    with pytest.raises(replay.DataError, match=r"l.csv:2: timestamp 'yesterday'"):
+        list(replay.liquidation_frames(liq))
 
 
 def test_frames_the_listener_would_skip_are_counted_not_fatal() -> None:
     good = json.dumps({"e": "forceOrder", "E": 1, "o": {"s": "BTCUSDT", "S": "SELL", "ap": "1", "z": "1", "T": 5}})
     odd = json.dumps({"e": "forceOrder", "E": 1, "o": {"s": "BTCUSD_PERP", "S": "SELL", "ap": "1", "z": "1", "T": 5}})
-    result = backtest.replay_liquidations([good, good, odd], thresholds.defaults())
+    result = replay.replay_liquidations([good, good, odd], thresholds.defaults())
     assert (result.frames, result.duplicates, dict(result.skipped)) == (3, 1, {"unsupported_symbol": 1})

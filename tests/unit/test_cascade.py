@@ -1,4 +1,4 @@
-"""The pure cascade detector (DESIGN §2.7): boundaries, episodes, figures, live thresholds."""
+"""The pure cascade detector (architecture.md §2.7): boundaries, episodes, figures, live thresholds."""
 
 from __future__ import annotations
 
@@ -157,7 +157,7 @@ def test_thresholds_change_live() -> None:
 
 
 def oracle(events: list[Liquidation], doc: thresholds.Thresholds) -> list[tuple[str, int, int]]:
-    """DESIGN §2.7 read literally, by brute force: (symbol, T, count) of each alert."""
+    """architecture.md §2.7 read literally, by brute force: (symbol, T, count) of each alert."""
     seen: dict[str, list[int]] = {}
     newest: dict[str, int] = {}
     in_episode: dict[str, bool] = {}

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from infra import cli_context, cli_history, cli_status, cli_thresholds
-from infra import template as tpl
-from infra.cli import build_parser
-from infra.cli_context import CliError
+from infra.cli import context as cli_context
+from infra.cli import history as cli_history
+from infra.cli import status as cli_status
+from infra.cli import thresholds as cli_thresholds
+from infra.cli.context import CliError
+from infra.cli.main import build_parser
+from infra.local import template as tpl
 
 
 @pytest.mark.parametrize(

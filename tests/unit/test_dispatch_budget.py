@@ -1,4 +1,4 @@
-"""Hourly budget and priority-share math (DESIGN §2.3 dispatch), and the retry delays."""
+"""Hourly budget and priority-share math (architecture.md §2.3 dispatch), and the retry delays."""
 
 from __future__ import annotations
 

@@ -8,7 +8,7 @@ import pytest
 
 from cryptoalerts import config
 from dispatcher import app, telegram_send
-from infra import template as tpl
+from infra.local import template as tpl
 
 
 @pytest.fixture(scope="module")

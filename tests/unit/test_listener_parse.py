@@ -9,6 +9,7 @@ import math
 import pytest
 
 from infra.fakes.binance_ws import frame, recording_frames
+from infra.repo import BINANCE_LIQUIDATIONS
 from listener.parse import MAX_FRAME_CHARS, FrameError, parse
 
 # Binance's documented example (USD-M "Liquidation Order Streams"), verbatim.
@@ -16,7 +17,6 @@ DOCUMENTED = (
     '{"e":"forceOrder","E":1568014460893,"o":{"s":"BTCUSDT","S":"SELL","o":"LIMIT","f":"IOC",'
     '"q":"0.014","p":"9910","ap":"9910","X":"FILLED","l":"0.014","z":"0.014","T":1568014460893}}'
 )
-RECORDING = "binance_liquidations_2025-10-22.csv"
 
 
 def test_documented_example() -> None:
@@ -46,8 +46,8 @@ def test_buy_closes_a_short() -> None:
     assert not parse(frame("ETHUSDT", "BUY", "4000", "1", 1)).is_long
 
 
-def test_every_recorded_row_rebuilt_as_a_frame(shared_data) -> None:
-    path = shared_data / RECORDING
+def test_every_recorded_row_rebuilt_as_a_frame() -> None:
+    path = BINANCE_LIQUIDATIONS
     with open(path, encoding="utf-8", newline="") as fh:
         rows = list(csv.DictReader(fh))
     frames = recording_frames(path)
@@ -63,9 +63,9 @@ def test_every_recorded_row_rebuilt_as_a_frame(shared_data) -> None:
     assert not any(s.startswith("1000") for s in symbols)
 
 
-def test_wrapped_recording_parses_the_same(shared_data) -> None:
-    plain = recording_frames(shared_data / RECORDING)[:50]
-    wrapped = recording_frames(shared_data / RECORDING, wrap=True)[:50]
+def test_wrapped_recording_parses_the_same() -> None:
+    plain = recording_frames(BINANCE_LIQUIDATIONS)[:50]
+    wrapped = recording_frames(BINANCE_LIQUIDATIONS, wrap=True)[:50]
     assert [parse(m) for m in plain] == [parse(m) for m in wrapped]
 
 

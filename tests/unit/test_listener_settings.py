@@ -1,4 +1,4 @@
-"""The listener's configuration from the environment (DESIGN §2.2 plus its tuning knobs)."""
+"""The listener's configuration from the environment (architecture.md §2.2 plus its tuning knobs)."""
 
 from __future__ import annotations
 

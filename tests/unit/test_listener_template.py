@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from cryptoalerts import config
-from infra import template as tpl
+from infra.local import template as tpl
 from listener.settings import Settings
 
 

@@ -22,7 +22,7 @@ import pytest
 
 from cryptoalerts import alert, exchanges
 from cryptoalerts import metrics as metric_names
-from infra import template as tpl
+from infra.local import template as tpl
 
 REPO = tpl.REPO_ROOT
 TEMPLATE = tpl.default()
@@ -402,7 +402,7 @@ def test_the_email_subscription_exists_only_when_an_address_is_given() -> None:
 
 
 def test_the_listener_service_name_is_the_one_its_code_its_task_and_the_cli_use() -> None:
-    from infra.cli_status import LISTENER_METRIC_SERVICE
+    from infra.cli.status import LISTENER_METRIC_SERVICE
     from listener.log import SERVICE
 
     [container] = RESOURCES["ListenerTaskDefinition"]["Properties"]["ContainerDefinitions"]

@@ -22,6 +22,7 @@ from cryptoalerts import oi, thresholds
 from cryptoalerts.oi import Point
 from cryptoalerts.thresholds import OiRule
 from cryptoalerts.timeutil import MINUTE_MS, iso_ms
+from infra.repo import BTC_OPEN_INTEREST
 
 WINDOW_MIN = 15
 
@@ -38,8 +39,8 @@ def load(path: Path) -> dict[int, Point]:
 
 
 @pytest.fixture(scope="module")
-def series(shared_data: Path) -> dict[int, Point]:
-    bars = load(shared_data / "btc_binance_oi_5m_2026-06.csv")
+def series() -> dict[int, Point]:
+    bars = load(BTC_OPEN_INTEREST)
     assert len(bars) == 4406
     return bars
 

@@ -1,13 +1,13 @@
-"""Symbol normalisation (DESIGN §2.7): exchange contract names to base-asset names."""
+"""Symbol normalisation (architecture.md §2.7): exchange contract names to base-asset names."""
 
 from __future__ import annotations
 
 import csv
-from pathlib import Path
 
 import pytest
 
 from cryptoalerts.symbols import is_valid_symbol, multiplier, normalise
+from infra.repo import BINANCE_LIQUIDATIONS
 
 
 @pytest.mark.parametrize(
@@ -80,8 +80,8 @@ def test_a_symbol_is_a_non_empty_string_of_letters_and_digits(value: object, val
     assert is_valid_symbol(value) is valid
 
 
-def test_every_symbol_of_the_real_liquidation_feed_normalises(shared_data: Path) -> None:
-    with open(shared_data / "binance_liquidations_2025-10-22.csv", newline="") as fh:
+def test_every_symbol_of_the_real_liquidation_feed_normalises() -> None:
+    with open(BINANCE_LIQUIDATIONS, newline="") as fh:
         contracts = {row["symbol"] for row in csv.DictReader(fh)}
     bases = {c: normalise(c) for c in contracts}
     assert all(b is not None and is_valid_symbol(b) for b in bases.values()), [c for c, b in bases.items() if not b]

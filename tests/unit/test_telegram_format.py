@@ -1,4 +1,4 @@
-"""The Telegram message (DESIGN §2.5): the seed's exact lines, rounding, escaping, the 4096 limit."""
+"""The Telegram message (architecture.md §2.5): the seed's exact lines, rounding, escaping, the 4096 limit."""
 
 from __future__ import annotations
 

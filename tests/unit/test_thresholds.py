@@ -1,4 +1,4 @@
-"""The thresholds document (DESIGN §2.3): defaults, partial documents, strict validation naming the
+"""The thresholds document (architecture.md §2.3): defaults, partial documents, strict validation naming the
 field, and the live source over SSM (moto server): last known good and the 60 s cache."""
 
 from __future__ import annotations
@@ -17,8 +17,8 @@ from cryptoalerts import thresholds, thresholds_source
 from cryptoalerts.metrics import INVALID_THRESHOLDS
 from cryptoalerts.thresholds import DEFAULTS, InvalidThresholds, deep_merge, parse, set_path
 from cryptoalerts.thresholds_source import MAX_AGE_S, ThresholdsSource
-from infra import template as tpl
-from infra.moto_server import MotoServer
+from infra.local import template as tpl
+from infra.local.moto_server import MotoServer
 
 
 # ---------------------------------------------------------------- defaults and merging

@@ -71,7 +71,7 @@ def _tls() -> ssl.SSLContext:
 
 
 def base_urls() -> dict[str, str]:
-    """Each exchange's REST base URL from the environment (DESIGN §2.2 defaults)."""
+    """Each exchange's REST base URL from the environment (architecture.md §2.2 defaults)."""
     return {a.name: config.get(a.url_variable) for a in ADAPTERS}
 
 

@@ -1,0 +1,1 @@
+"""`crypto-alerts`, the operator's command line: one module per command, `main` ties them together."""
