@@ -1,4 +1,4 @@
-"""The whole pipeline on one machine (DESIGN §5): `python -m infra.local [--demo]`.
+"""The whole pipeline on one machine (architecture.md §5): `python -m infra.local [--demo]`.
 
 moto server holds template.yaml's resources (`aws_resources`, `template`), each function runs as a
 warm Lambda-like process (`lambda_runtime`, `lambda_worker`), an SQS poller stands in for the event
