@@ -14,12 +14,13 @@ from collections import Counter
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from functools import cache
+from typing import TypeVar
 
 import certifi
 import httpx
 
 from cryptoalerts import config
-from cryptoalerts.exchanges import binance, bybit, okx
+from cryptoalerts.exchanges import binance, bybit, market, okx
 from cryptoalerts.exchanges.fetch import (
     ExchangeError,
     ExchangeResult,
@@ -29,8 +30,19 @@ from cryptoalerts.exchanges.fetch import (
     RequestLog,
 )
 
-__all__ = ["ADAPTERS", "ExchangeResult", "OiReading", "RateLimitGate", "Snapshot", "base_urls", "fetch_all"]
+__all__ = [
+    "ADAPTERS",
+    "MARKETS",
+    "ExchangeResult",
+    "MarketSource",
+    "OiReading",
+    "RateLimitGate",
+    "Snapshot",
+    "base_urls",
+    "fetch_all",
+]
 
+T = TypeVar("T")
 Fetch = Callable[[httpx.AsyncClient, str, Iterable[str], RequestLog], Awaitable[ExchangeResult]]
 
 
@@ -46,6 +58,39 @@ ADAPTERS: tuple[Adapter, ...] = (
     Adapter(bybit.NAME, config.BYBIT_REST_URL, bybit.fetch),
     Adapter(okx.NAME, config.OKX_REST_URL, okx.fetch),
 )
+
+Contracts = Callable[[httpx.AsyncClient, str, RequestLog], Awaitable[dict[str, market.Contract]]]
+Quote = Callable[[httpx.AsyncClient, str, market.Contract, RequestLog], Awaitable[market.Quote]]
+OpenInterestNow = Callable[[httpx.AsyncClient, str, market.Contract, RequestLog], Awaitable[market.OpenInterest]]
+Series = Callable[[httpx.AsyncClient, str, market.Contract, str, int, int, RequestLog], Awaitable[list[T]]]
+
+
+@dataclass(frozen=True)
+class MarketSource:
+    """One exchange's market data beyond the snapshot: what the commands (and calibration) read.
+
+    `taker_flow` is None where the exchange publishes no taker volume of its own; Binance's bars
+    carry it (`Bar.taker_buy`), Bybit publishes none at all.
+    """
+
+    name: str
+    url_variable: str
+    contracts: Contracts
+    quote: Quote
+    open_interest: OpenInterestNow
+    bars: Series[market.Bar]
+    open_interest_history: Series[market.OpenInterest]
+    taker_flow: Series[market.TakerFlow] | None = None
+
+
+MARKETS: tuple[MarketSource, ...] = (
+    MarketSource(binance.NAME, config.BINANCE_FUTURES_REST_URL, binance.contracts, binance.quote,
+                 binance.open_interest, binance.bars, binance.open_interest_history),
+    MarketSource(bybit.NAME, config.BYBIT_REST_URL, bybit.contracts, bybit.quote, bybit.open_interest,
+                 bybit.bars, bybit.open_interest_history),
+    MarketSource(okx.NAME, config.OKX_REST_URL, okx.contracts, okx.quote, okx.open_interest, okx.bars,
+                 okx.open_interest_history, okx.taker_flow),
+)  # fmt: skip
 
 REQUEST_TIMEOUT_S = 5.0
 # Binance with a large watchlist needs several rounds; the snapshot must end well inside its minute.
@@ -65,7 +110,7 @@ class Snapshot:
 
 
 @cache
-def _tls() -> ssl.SSLContext:
+def tls_context() -> ssl.SSLContext:
     """Loading the CA bundle takes tens of milliseconds: once per container, not per invocation."""
     return ssl.create_default_context(cafile=certifi.where())
 
@@ -117,6 +162,6 @@ async def fetch_all(
             return
         snapshot.results[adapter.name] = result
 
-    async with httpx.AsyncClient(timeout=timeout_s, limits=limits, verify=_tls()) as client:
+    async with httpx.AsyncClient(timeout=timeout_s, limits=limits, verify=tls_context()) as client:
         await asyncio.gather(*(run(a, client) for a in ADAPTERS))
     return snapshot

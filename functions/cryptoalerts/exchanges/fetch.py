@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import math
 from collections import Counter
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -41,14 +41,22 @@ class OiReading:
 
 
 class ExchangeError(Exception):
-    """The exchange could not be read this minute (timeout, HTTP error, malformed answer)."""
+    """The exchange could not be read this minute (timeout, HTTP error, malformed answer).
+
+    The message is for the operator's log; `reason` says the same in a few words a trader may read
+    in a reply ("timed out", "error 500"): never a URL, a path or an answer's text.
+    """
+
+    def __init__(self, message: str, reason: str = "bad answer") -> None:
+        super().__init__(message)
+        self.reason = reason
 
 
 class RateLimited(ExchangeError):
     """HTTP 429 or 418: the exchange asks us to stop for `retry_after_s` seconds."""
 
     def __init__(self, message: str, retry_after_s: float) -> None:
-        super().__init__(message)
+        super().__init__(message, reason="rate limited")
         self.retry_after_s = retry_after_s
 
 
@@ -148,14 +156,15 @@ async def get_json(
     try:
         response = await client.get(url, params=dict(params))
     except httpx.TimeoutException:
-        raise ExchangeError(f"timeout on {_path(url)}") from None
+        raise ExchangeError(f"timeout on {_path(url)}", reason="timed out") from None
     except httpx.HTTPError as exc:
-        raise ExchangeError(f"{type(exc).__name__} on {_path(url)}") from None
+        raise ExchangeError(f"{type(exc).__name__} on {_path(url)}", reason="unreachable") from None
     if response.status_code in (418, 429):
         wait = retry_after_s(response.headers)
         raise RateLimited(f"HTTP {response.status_code} on {_path(url)}; retry after {wait:g} s", wait)
     if response.status_code != 200:
-        raise ExchangeError(f"HTTP {response.status_code} on {_path(url)}: {response.text[:200]!r}")
+        status = response.status_code
+        raise ExchangeError(f"HTTP {status} on {_path(url)}: {response.text[:200]!r}", reason=f"error {status}")
     try:
         return json.loads(response.content, parse_float=Decimal)
     except ValueError:
@@ -166,18 +175,51 @@ def _path(url: str) -> str:
     return httpx.URL(url).path
 
 
-def decimal_field(entry: Mapping[str, Any], name: str, *, positive: bool = False) -> Decimal | None:
-    """A numeric field as exchanges send it (a string, sometimes a number); None if unusable."""
-    raw = entry.get(name)
+def decimal_field(
+    entry: Mapping[str, Any], name: str, *, positive: bool = False, signed: bool = False
+) -> Decimal | None:
+    """A numeric field as exchanges send it (a string, sometimes a number); None if unusable.
+    Negative values are unusable unless `signed` (a funding rate, a price change)."""
+    return decimal_value(entry.get(name), positive=positive, signed=signed)
+
+
+def decimal_value(raw: Any, *, positive: bool = False, signed: bool = False) -> Decimal | None:
+    """`decimal_field` for a value already taken out of its object (or array, as klines are)."""
     if isinstance(raw, bool) or not isinstance(raw, str | int | Decimal):
         return None
     try:
         value = Decimal(raw)
     except InvalidOperation:
         return None
-    if not value.is_finite() or value < 0 or (positive and value == 0):
+    if not value.is_finite() or (value < 0 and not signed) or (positive and value <= 0):
         return None
     return value
+
+
+def number_fields(row: Sequence[Any], indices: Sequence[int], what: str) -> list[float]:
+    """Fields of an array row (a kline, a candle) as floats; ExchangeError when one is unusable."""
+    values = []
+    for i in indices:
+        value = decimal_value(row[i], signed=True) if i < len(row) else None
+        if value is None:
+            raise ExchangeError(f"{what}: unusable field {i} in {str(row)[:100]}")
+        values.append(float(value))
+    return values
+
+
+def as_float(value: Decimal | None) -> float | None:
+    return float(value) if value is not None else None
+
+
+def epoch_ms(value: Any) -> int | None:
+    """A time in epoch milliseconds as exchanges send it: a number or a string of digits."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str) and value.isdigit():
+        return int(value)
+    return None
 
 
 def in_coins(
