@@ -35,6 +35,8 @@ DEFAULTS: dict[str, Any] = {
         "dedup_window_s": 300,
         "priority_share": {"LOW": 0.5, "MEDIUM": 0.8, "HIGH": 1.0},
     },
+    # Chats besides the alert chat that may use the reactive commands (architecture.md §2.9).
+    "commands": {"allowed_chat_ids": []},
 }
 
 # Number of exchanges the OI pipeline watches; `min_exchanges` cannot exceed it.
@@ -76,6 +78,8 @@ _DISPATCH_FIELDS = {
     "dedup_window_s": _Field(integer=True, low=0, high=7 * 86400),
 }
 _SHARE = _Field(integer=False, low=0, high=1, low_exclusive=True)
+# Telegram chat ids: users positive, groups negative (supergroups -100...), within 52 bits.
+_CHAT_ID = _Field(integer=True, low=-(2**52), high=2**52)
 
 
 @dataclass(frozen=True)
@@ -112,6 +116,7 @@ class Thresholds:
             dedup_window_s=d["dedup_window_s"],
             priority_share=dict(d["priority_share"]),
         )
+        self.allowed_chat_ids: frozenset[int] = frozenset(self.document["commands"]["allowed_chat_ids"])
         self._liq: dict[str, LiquidationRule] = {}
         self._oi: dict[str, OiRule] = {}
 
@@ -170,8 +175,8 @@ def effective(stored: Any) -> Thresholds:
     """Validate a stored (possibly partial) document and merge it over the defaults."""
     if not isinstance(stored, Mapping):
         raise InvalidThresholds("(document)", f"must be a JSON object, got {_type_name(stored)}")
-    _check_keys(stored, {"symbols", "liquidation", "oi", "dispatch"}, "")
-    for section in ("liquidation", "oi", "dispatch"):
+    _check_keys(stored, {"symbols", "liquidation", "oi", "dispatch", "commands"}, "")
+    for section in ("liquidation", "oi", "dispatch", "commands"):
         if section in stored and not isinstance(stored[section], Mapping):
             raise InvalidThresholds(section, f"must be an object, got {_type_name(stored[section])}")
     merged = deep_merge(DEFAULTS, stored)
@@ -208,6 +213,14 @@ def _validate(doc: Mapping[str, Any]) -> None:
         if priority not in shares:
             raise InvalidThresholds(f"dispatch.priority_share.{priority}", "is missing")
         _check_number(shares[priority], _SHARE, f"dispatch.priority_share.{priority}")
+
+    commands = doc["commands"]
+    _check_keys(commands, {"allowed_chat_ids"}, "commands")
+    chats = commands.get("allowed_chat_ids")
+    if not isinstance(chats, list):
+        raise InvalidThresholds("commands.allowed_chat_ids", f"must be a list of chat ids, got {_type_name(chats)}")
+    for i, chat in enumerate(chats):
+        _check_number(chat, _CHAT_ID, f"commands.allowed_chat_ids[{i}]")
 
 
 def _validate_per_symbol(section: Mapping[str, Any], name: str, fields: Mapping[str, _Field]) -> None:
