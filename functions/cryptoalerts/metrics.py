@@ -33,3 +33,10 @@ TELEGRAM_ERRORS = "TelegramErrors"
 # Dispatcher: Alerts has dimension `status` (delivered | duplicate | rate_limited | failed | invalid),
 # TelegramErrors dimension `reason` (rate_limited | unavailable | rejected).
 HISTORY_WRITE_FAILURES = "HistoryWriteFailures"
+# Commands (CommandsFunction): Commands has dimension `command` (price | volume | ... | invalid),
+# WebhookRejected dimension `reason` (missing | wrong), CommandExchangeFailures dimension `exchange`;
+# TelegramErrors (dimension `reason`) counts replies Telegram did not take.
+COMMANDS_HANDLED = "Commands"
+COMMAND_REPLY_TIME = "CommandReplyTime"
+WEBHOOK_REJECTED = "WebhookRejected"
+COMMAND_EXCHANGE_FAILURES = "CommandExchangeFailures"

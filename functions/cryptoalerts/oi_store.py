@@ -16,11 +16,13 @@ from typing import Any, Protocol
 from botocore.exceptions import ClientError
 
 from cryptoalerts.oi import Point
-from cryptoalerts.timeutil import iso_ms, minute_iso
+from cryptoalerts.timeutil import iso_ms, minute_iso, parse_iso, to_epoch_ms
 
 # Snapshots and episodes are kept 2 days: the longest window (1 day) plus slack.
 RETENTION_S = 2 * 86_400
 EPISODE_PREFIX = "oi_episode#"
+BATCH_GET_KEYS = 100  # DynamoDB's most per BatchGetItem
+BATCH_GET_ROUNDS = 3
 
 
 class Reading(Protocol):
@@ -80,6 +82,31 @@ class SnapshotStore:
                 point = _point(item, now_s)
                 if point is not None:
                     found.setdefault(item["symbol"], {}).setdefault(item["exchange"], {})[minute_ms] = point
+        return found
+
+    def points(self, symbols: Iterable[str], exchanges: Iterable[str], minutes: Iterable[int], now_s: int) -> Snapshots:
+        """The unexpired snapshots of the given symbols, exchanges and minutes, read by key
+        (BatchGetItem, 100 keys a call) rather than whole minute partitions: for the commands."""
+        keys = [
+            {"minute": minute_iso(m), "key": f"{symbol}#{exchange}"}
+            for m in sorted(set(minutes))
+            for symbol in symbols
+            for exchange in exchanges
+        ]
+        found: Snapshots = {}
+        client, name = self._table.meta.client, self._table.name
+        for start in range(0, len(keys), BATCH_GET_KEYS):
+            request: dict[str, Any] = {name: {"Keys": keys[start : start + BATCH_GET_KEYS]}}
+            for _ in range(BATCH_GET_ROUNDS):  # DynamoDB may leave keys unprocessed under load
+                answer = client.batch_get_item(RequestItems=request)
+                for item in answer.get("Responses", {}).get(name, []):
+                    point = _point(item, now_s)
+                    if point is not None:
+                        minute_ms = to_epoch_ms(parse_iso(item["minute"]))
+                        found.setdefault(item["symbol"], {}).setdefault(item["exchange"], {})[minute_ms] = point
+                request = answer.get("UnprocessedKeys") or {}
+                if not request:
+                    break
         return found
 
     def _query(self, minute: str) -> Iterable[dict[str, Any]]:

@@ -1,4 +1,4 @@
-"""Alert history (AlertHistoryTable): one item per outcome, read by the operator CLI.
+"""Alert history (AlertHistoryTable): one item per outcome, read by the operator CLI and `/alerts`.
 
 Item schema (keep exactly; `crypto-alerts history` reads it):
 pk `day` = UTC date of `recorded_at` (`YYYY-MM-DD`), sk = `<recorded_at ISO>#<alert id>`;
@@ -9,10 +9,13 @@ rate_limited | failed), `telegram_message_id` (N, when delivered), `recorded_at`
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
+from decimal import Decimal
 from typing import Any, Literal
+
+from boto3.dynamodb.types import TypeDeserializer
 
 from cryptoalerts.timeutil import iso_ms, to_epoch_ms
 
@@ -72,3 +75,47 @@ class HistoryWriter:
 
     def record(self, outcome: Outcome, now: datetime) -> None:
         self._ddb.put_item(TableName=self._table, Item=item(outcome, now))
+
+
+def recent(
+    client: Any, table: str, limit: int, days: int, today: date, status: str | None = None
+) -> list[dict[str, Any]]:
+    """Newest first: at most `limit` items from `today` back over `days` UTC days, optionally of one
+    `status`. The table is partitioned by day and sorted by time: one descending query per day."""
+    items: list[dict[str, Any]] = []
+    for n in range(days):
+        for item in _query_day(client, table, (today - timedelta(days=n)).isoformat()):
+            if status is None or item.get("status") == status:
+                items.append(item)
+                if len(items) >= limit:
+                    return items
+    return items
+
+
+def _query_day(client: Any, table: str, day: str) -> Iterator[dict[str, Any]]:
+    deserializer = TypeDeserializer()
+    kwargs: dict[str, Any] = {
+        "TableName": table,
+        "KeyConditionExpression": "#d = :d",
+        "ExpressionAttributeNames": {"#d": "day"},
+        "ExpressionAttributeValues": {":d": {"S": day}},
+        "ScanIndexForward": False,
+    }
+    while True:
+        page = client.query(**kwargs)
+        for raw in page.get("Items", []):
+            yield {k: plain(deserializer.deserialize(v)) for k, v in raw.items()}
+        if "LastEvaluatedKey" not in page:
+            return
+        kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+
+def plain(value: Any) -> Any:
+    """DynamoDB numbers arrive as Decimal; give them back as the ints/floats they were written as."""
+    if isinstance(value, Decimal):
+        return int(value) if value == value.to_integral_value() else float(value)
+    if isinstance(value, dict):
+        return {k: plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [plain(v) for v in value]
+    return value

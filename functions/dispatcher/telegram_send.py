@@ -18,7 +18,7 @@ import warnings
 from dataclasses import dataclass
 from datetime import timedelta
 
-from telegram import Bot
+from telegram import Bot, ReplyParameters
 from telegram.error import BadRequest, ChatMigrated, Forbidden, RetryAfter, TelegramError
 from telegram.request import HTTPXRequest
 
@@ -64,12 +64,17 @@ class TelegramSender:
         self.base_url = f"{api_url.rstrip('/')}/bot"
         self._local = threading.local()
 
-    def send(self, token: str, chat_id: str, text: str) -> Sent:
+    def send(self, token: str, chat_id: str, text: str, reply_to: int | None = None) -> Sent:
+        """Send `text` (HTML) to `chat_id`, as a reply to message `reply_to` when given (still sent
+        if that message is gone: a command's answer matters more than the thread)."""
         protect(token)
         loop, bot = self._bot(token)
+        reply = ReplyParameters(message_id=reply_to, allow_sending_without_reply=True) if reply_to else None
         started = time.perf_counter()
         try:
-            message = loop.run_until_complete(bot.send_message(chat_id=chat_id, text=text, parse_mode=PARSE_MODE))
+            message = loop.run_until_complete(
+                bot.send_message(chat_id=chat_id, text=text, parse_mode=PARSE_MODE, reply_parameters=reply)
+            )
         except RetryAfter as exc:
             raise RateLimited(_seconds(exc)) from None
         except (BadRequest, Forbidden, ChatMigrated) as exc:
@@ -79,6 +84,16 @@ class TelegramSender:
         except Exception as exc:  # anything PTB did not wrap is a transport problem too
             raise Unavailable(_describe(exc)) from None
         return Sent(message_id=message.message_id, latency_ms=(time.perf_counter() - started) * 1000)
+
+    def username(self, token: str) -> str | None:
+        """The bot's @username (getMe), None when Telegram cannot say."""
+        protect(token)
+        loop, bot = self._bot(token)
+        try:
+            me = loop.run_until_complete(bot.get_me())
+        except Exception:  # any failure means "unknown": the caller then accepts any @mention
+            return None
+        return me.username
 
     def close(self) -> None:
         """Release this thread's connection (tests; Lambda simply freezes the process)."""

@@ -8,14 +8,12 @@ from __future__ import annotations
 
 import argparse
 import json
-from collections.abc import Iterator
-from datetime import UTC, date, datetime, timedelta
-from decimal import Decimal
+from datetime import UTC, date, datetime
 from typing import Any
 
-from boto3.dynamodb.types import TypeDeserializer
 from botocore.exceptions import BotoCoreError, ClientError
 
+from dispatcher import history
 from infra.cli.context import CliError, Context, describe
 
 COLUMNS = ("recorded_at", "status", "kind", "symbol", "priority", "telegram_message_id", "id")
@@ -44,52 +42,10 @@ def recent(
     ctx: Context, table: str, limit: int, days: int, today: date, status: str | None = None
 ) -> list[dict[str, Any]]:
     """Newest first: at most `limit` items from `today` back over `days` UTC days."""
-    items: list[dict[str, Any]] = []
-    for day in _days_back(today, days):
-        for item in _query_day(ctx, table, day.isoformat()):
-            if status is None or item.get("status") == status:
-                items.append(item)
-                if len(items) >= limit:
-                    return items
-    return items
-
-
-def _days_back(today: date, days: int) -> Iterator[date]:
-    for n in range(days):
-        yield today - timedelta(days=n)
-
-
-def _query_day(ctx: Context, table: str, day: str) -> Iterator[dict[str, Any]]:
-    ddb = ctx.client("dynamodb")
-    deserializer = TypeDeserializer()
-    kwargs: dict[str, Any] = {
-        "TableName": table,
-        "KeyConditionExpression": "#d = :d",
-        "ExpressionAttributeNames": {"#d": "day"},
-        "ExpressionAttributeValues": {":d": {"S": day}},
-        "ScanIndexForward": False,
-    }
-    while True:
-        try:
-            page = ddb.query(**kwargs)
-        except (ClientError, BotoCoreError) as exc:
-            raise CliError(f"cannot read alert history from {table}: {describe(exc)}") from None
-        for raw in page.get("Items", []):
-            yield {k: _plain(deserializer.deserialize(v)) for k, v in raw.items()}
-        if "LastEvaluatedKey" not in page:
-            return
-        kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
-
-
-def _plain(value: Any) -> Any:
-    """DynamoDB numbers arrive as Decimal; print them as the ints/floats they were written as."""
-    if isinstance(value, Decimal):
-        return int(value) if value == value.to_integral_value() else float(value)
-    if isinstance(value, dict):
-        return {k: _plain(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_plain(v) for v in value]
-    return value
+    try:
+        return history.recent(ctx.client("dynamodb"), table, limit, days, today, status)
+    except (ClientError, BotoCoreError) as exc:
+        raise CliError(f"cannot read alert history from {table}: {describe(exc)}") from None
 
 
 def format_table(items: list[dict[str, Any]]) -> str:
