@@ -36,6 +36,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from cryptoalerts import config
+from infra.fakes.market_endpoints import Listing, MarketEndpoints
 from infra.processes import terminate
 
 EXCHANGES = ("binance", "bybit", "okx")
@@ -76,6 +77,8 @@ class FakeExchanges:
         self._server.daemon_threads = True
         self._server.block_on_close = False
         self._thread: threading.Thread | None = None
+        # Tickers, bars, funding, taker volume and open-interest history for the commands.
+        self.market = MarketEndpoints(self._listing)
 
     # ------------------------------------------------------------------ lifecycle
     @property
@@ -161,6 +164,9 @@ class FakeExchanges:
             failed = self._fail(fault)
             if failed is not None:
                 return failed
+        served = self.market.answer(exchange, parts.path, query)
+        if served is not None:
+            return served
         if exchange == "binance":
             return self._binance(parts.path, query, fault)
         if exchange == "bybit":
@@ -180,6 +186,17 @@ class FakeExchanges:
         if fault.kind == "malformed":
             return 200, {"Content-Type": "application/json"}, b'{"retCode":0,"result":{"list":[{"symbol":"BTCUSDT",'
         return None  # "empty" and "missing" shape the normal answer
+
+    def _listing(self, exchange: str, contract: str) -> Listing | None:
+        """The symbol `contract` names on `exchange`, as served now (a "missing" fault hides it)."""
+        with self._lock:
+            fault = self._faults.get(exchange)
+        for symbol, m in self._markets_of(exchange, fault):
+            name = f"{symbol}-USDT-SWAP" if exchange == "okx" else _contract(symbol)
+            if name == contract:
+                size = OKX_CONTRACT_SIZE.get(symbol, Decimal(1))
+                return Listing(symbol, m.oi, m.mark_price, 1 if exchange == "okx" else UNITS.get(symbol, 1), name, size)
+        return None
 
     def _binance(self, path: str, query: dict[str, str], fault: Fault | None) -> tuple[int, dict[str, str], bytes]:
         rows = self._markets_of("binance", fault)
@@ -250,7 +267,7 @@ def _check_exchange(name: str) -> None:
 
 
 def _exchange_of(path: str) -> str | None:
-    if path.startswith("/fapi/"):
+    if path.startswith(("/fapi/", "/futures/data/")):
         return "binance"
     if path.startswith("/v5/"):
         return "bybit"
@@ -284,8 +301,11 @@ def _premium(contract: str, mark: Decimal) -> dict[str, Any]:
 def _bybit_ticker(contract: str, oi: Decimal, mark: Decimal) -> dict[str, Any]:
     return {"symbol": contract, "lastPrice": _num(mark), "indexPrice": _num(mark), "markPrice": _num(mark),
             "prevPrice24h": _num(mark), "price24hPcnt": "0.0012", "highPrice24h": _num(mark),
-            "lowPrice24h": _num(mark), "prevPrice1h": _num(mark), "openInterest": _num(oi),
-            "openInterestValue": _num((oi * mark).quantize(Decimal("0.01"))), "turnover24h": "1000000",
+            "lowPrice24h": _num(mark), "prevPrice1h": _num(mark),
+            # Both sides since 2026-06-11 (twice the usual figure), one side in the `single` fields.
+            "openInterest": _num(2 * oi), "openInterestValue": _num((2 * oi * mark).quantize(Decimal("0.01"))),
+            "singleOpenInterest": _num(oi), "singleOpenInterestValue": _num((oi * mark).quantize(Decimal("0.01"))),
+            "turnover24h": "1000000",
             "volume24h": "100", "fundingRate": "0.0001", "nextFundingTime": str(TS + 3_600_000),
             "predictedDeliveryPrice": "", "basisRate": "", "deliveryFeeRate": "", "deliveryTime": "0",
             "ask1Size": "1", "bid1Price": _num(mark), "ask1Price": _num(mark), "bid1Size": "1",
