@@ -19,11 +19,13 @@ from cryptoalerts import config
 THRESHOLDS_PARAMETER_NAME = "/crypto-alerts/{stage}/thresholds"
 TOKEN_PARAMETER_NAME = "/crypto-alerts/{stage}/telegram/bot-token"
 CHAT_ID_PARAMETER_NAME = "/crypto-alerts/{stage}/telegram/chat-id"
+WEBHOOK_SECRET_PARAMETER_NAME = "/crypto-alerts/{stage}/telegram/webhook-secret"
 DEFAULT_STAGE = "dev"
 STACK_NAME = "crypto-alerts-{stage}"
 # template.yaml Outputs the CLI reads when no flag or environment variable names a resource.
 OUTPUT_HISTORY_TABLE = "AlertHistoryTableName"
 OUTPUT_ALERT_QUEUE_URL = "AlertQueueUrl"
+OUTPUT_COMMANDS_WEBHOOK_URL = "CommandsWebhookUrl"
 # On the local stack (AWS_ENDPOINT_URL set) resources are named by stage and logical id.
 LOCAL_RESOURCE_NAME = "crypto-alerts-{stage}-{logical_id}"
 
@@ -92,6 +94,16 @@ class Context:
             except (ClientError, BotoCoreError):
                 found = None
         return found or self._missing(OUTPUT_ALERT_QUEUE_URL, config.ALERT_QUEUE_URL)
+
+    def commands_webhook_url(self, flag: str | None = None) -> str:
+        """CommandsFunction's Function URL: the flag, else the stack's output."""
+        found = flag or self._stack_outputs.get(OUTPUT_COMMANDS_WEBHOOK_URL)
+        if not found:
+            raise CliError(
+                f"give the URL with --url, or deploy stack {self.resolved_stack_name} "
+                f"whose output {OUTPUT_COMMANDS_WEBHOOK_URL} names it"
+            )
+        return found
 
     def _local_name(self, logical_id: str) -> str:
         """The name the local stack gives a resource (infra.local.aws_resources.deploy; a test keeps them in step)."""

@@ -14,6 +14,10 @@ accepted message is printed that way, which is how the local stack shows alerts 
         ...
         assert [m.rendered for m in fake.messages] == [...]
 
+Updates (what users write to the bot) are `infra.fakes.telegram_updates`: a webhook or getUpdates,
+`POST /_control/update` or `fake.updates.user_says(...)`; a reply (`reply_parameters` or
+`reply_to_message_id`) must name a message of that chat, as Telegram insists.
+
 `python -m infra.fakes.telegram --port 8081` runs it alone and prints what it receives.
 """
 
@@ -32,6 +36,8 @@ from html.parser import HTMLParser
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import IO, Any
 from urllib.parse import parse_qsl, urlsplit
+
+from infra.fakes.telegram_updates import Updates
 
 # Tags Telegram's HTML parse mode accepts (https://core.telegram.org/bots/api#html-style).
 _ALLOWED_TAGS = frozenset(
@@ -118,6 +124,7 @@ class Message:
     rendered: str  # as the reader sees it
     date: int
     params: dict[str, Any] = field(default_factory=dict)
+    reply_to: int | None = None  # the message it answers
 
 
 class FakeTelegram:
@@ -142,7 +149,9 @@ class FakeTelegram:
         self._messages: list[Message] = []
         self._requests: list[Request] = []
         self._next_id: dict[str, int] = {}
+        self._user_messages: dict[str, set[int]] = {}
         self._new_message = threading.Condition(self._lock)
+        self.updates = Updates(self)
         self._server = _Server((host, port), _handler_for(self))
         self._server.daemon_threads = True
         self._thread: threading.Thread | None = None
@@ -157,9 +166,11 @@ class FakeTelegram:
     def start(self) -> FakeTelegram:
         self._thread = threading.Thread(target=self._server.serve_forever, name="fake-telegram", daemon=True)
         self._thread.start()
+        self.updates.start()
         return self
 
     def stop(self) -> None:
+        self.updates.stop()
         if self._thread is not None:
             self._server.shutdown()
             self._thread.join(timeout=5)
@@ -202,6 +213,14 @@ class FakeTelegram:
                 self._new_message.wait(left)
             return list(self._messages)
 
+    def next_message_id(self, chat_id: str) -> int:
+        """The id of a user's new message in `chat_id` (bot and user messages share the sequence)."""
+        with self._lock:
+            message_id = self._next_id.get(chat_id, 0) + 1
+            self._next_id[chat_id] = message_id
+            self._user_messages.setdefault(chat_id, set()).add(message_id)
+            return message_id
+
     # -------------------------------------------------------------- the API
     def answer(self, token: str, method: str, params: dict[str, Any]) -> tuple[int, dict[str, Any], Fault | None]:
         """The status and JSON body for one request; the fault (if any) so the caller can delay/drop."""
@@ -222,6 +241,9 @@ class FakeTelegram:
             return _error(fault.status, fault.description, **extra)
         if method == "getMe":
             return 200, {"ok": True, "result": BOT_USER}
+        handled = self.updates.call(method, params)
+        if handled is not None:
+            return handled
         if method != "sendMessage":
             return _error(404, "Not Found")
         return self._send_message(params)
@@ -246,11 +268,14 @@ class FakeTelegram:
             return _error(400, "Bad Request: message text is empty")
         if len(rendered.encode("utf-16-le")) // 2 > MAX_TEXT:
             return _error(400, "Bad Request: message is too long")
+        reply_to, tolerant = _reply_target(params)
         now = int(time.time())
         with self._lock:
+            if reply_to is not None and reply_to not in self._user_messages.get(chat_id, set()) and not tolerant:
+                return _error(400, "Bad Request: message to be replied not found")
             message_id = self._next_id.get(chat_id, 0) + 1
             self._next_id[chat_id] = message_id
-            message = Message(message_id, chat_id, text, parse_mode, rendered, now, dict(params))
+            message = Message(message_id, chat_id, text, parse_mode, rendered, now, dict(params), reply_to)
             self._messages.append(message)
             self._new_message.notify_all()
         if self.print_messages:
@@ -263,7 +288,8 @@ class FakeTelegram:
         out = self.out or sys.stdout
         stamp = time.strftime("%H:%M:%S", time.gmtime(message.date))
         rule = "─" * 48
-        print(f"┌{rule}\n│ Telegram → chat {message.chat_id} at {stamp} UTC", file=out)
+        answering = f", reply to message {message.reply_to}" if message.reply_to is not None else ""
+        print(f"┌{rule}\n│ Telegram → chat {message.chat_id} at {stamp} UTC{answering}", file=out)
         for line in message.rendered.splitlines():
             print(f"│ {line}", file=out)
         print(f"└{rule}", file=out, flush=True)
@@ -322,6 +348,21 @@ class _TelegramHtml(HTMLParser):
         raise ValueError("Unsupported declaration")
 
 
+def _reply_target(params: dict[str, Any]) -> tuple[int | None, bool]:
+    """The message a sendMessage answers and whether it may be sent should that message be gone:
+    `reply_parameters` (an object, JSON text in a form body) or the older `reply_to_message_id`."""
+    raw = params.get("reply_parameters")
+    if isinstance(raw, str):
+        with contextlib.suppress(ValueError):
+            raw = json.loads(raw)
+    if isinstance(raw, dict) and raw.get("message_id") is not None:
+        return int(raw["message_id"]), bool(raw.get("allow_sending_without_reply"))
+    if params.get("reply_to_message_id") not in (None, ""):
+        tolerant = str(params.get("allow_sending_without_reply", "")).lower() in ("true", "1")
+        return int(params["reply_to_message_id"]), tolerant
+    return None, False
+
+
 def _error(code: int, description: str, **extra: Any) -> tuple[int, dict[str, Any]]:
     return code, {"ok": False, "error_code": code, "description": description, **extra}
 
@@ -349,6 +390,9 @@ def _handler_for(fake: FakeTelegram) -> type[BaseHTTPRequestHandler]:
             segments = parts.path.strip("/").split("/")
             length = int(self.headers.get("Content-Length") or 0)
             raw = self.rfile.read(length) if length else b""
+            if parts.path == "/_control/update":
+                self._reply(*_control_update(fake, raw))
+                return
             if len(segments) != 2 or not segments[0].startswith("bot"):
                 self._reply(404, {"ok": False, "error_code": 404, "description": "Not Found"})
                 return
@@ -382,6 +426,22 @@ def _handler_for(fake: FakeTelegram) -> type[BaseHTTPRequestHandler]:
             pass
 
     return Handler
+
+
+def _control_update(fake: FakeTelegram, raw: bytes) -> tuple[int, dict[str, Any]]:
+    """`{"text", "chat_id"?, "chat_type"?}`: a user writes to the bot; `{"update": {...}}`: any update."""
+    try:
+        body = json.loads(raw or b"{}")
+        if isinstance(body.get("update"), dict):
+            update = fake.updates.push(body["update"])
+        else:
+            update = fake.updates.user_says(
+                str(body["text"]), int(body.get("chat_id", 1)), str(body.get("chat_type", "private"))
+            )
+    except (ValueError, KeyError, TypeError, AttributeError) as exc:
+        return _error(400, f"Bad Request: {type(exc).__name__}: {exc}")
+    message_id = update.get("message", {}).get("message_id") if isinstance(update.get("message"), dict) else None
+    return 200, {"ok": True, "result": {"update_id": update["update_id"], "message_id": message_id}}
 
 
 def _body_params(content_type: str, raw: bytes) -> dict[str, Any]:
