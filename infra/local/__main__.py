@@ -1,9 +1,11 @@
 """`make run` / `make demo` (`python -m infra.local [--demo]`): the whole pipeline on this machine.
 
 make run   live markets; the real Telegram bot when TELEGRAM_BOT_TOKEN and TELEGRAM_CHAT_ID are
-           set, otherwise a local fake that prints every message as it would look.
+           set (commands fetched with getUpdates), otherwise a local fake that prints every
+           message as it would look and takes commands typed into this console.
 make demo  offline: local fake exchanges replay data/ plus a scripted cascade and an OI
-           surge, time compressed so both alert kinds appear within a minute; ends with a summary.
+           surge, time compressed so both alert kinds appear within a minute; then one reply
+           of each command; ends with a summary.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from types import FrameType
 
 from cryptoalerts import config
 from infra.fakes.telegram import FakeTelegram
+from infra.local import console
 from infra.local.stack import LocalStack, Markets, Telegram
 
 STATUS_EVERY_S = 5.0
@@ -29,7 +32,7 @@ FAKE_CHAT = "1"
 def telegram_target(fake_out: FakeTelegram | None) -> Telegram:
     token, chat = os.environ.get(config.TELEGRAM_BOT_TOKEN), os.environ.get(config.TELEGRAM_CHAT_ID)
     if token and chat:
-        return Telegram(api_url=config.get(config.TELEGRAM_API_URL), token=token, chat_id=chat)
+        return Telegram(api_url=config.get(config.TELEGRAM_API_URL), token=token, chat_id=chat, poll_updates=True)
     assert fake_out is not None
     return Telegram(api_url=fake_out.api_url, token=FAKE_TOKEN, chat_id=FAKE_CHAT)
 
@@ -55,6 +58,11 @@ def run_live() -> int:
         print(
             f"logs: {stack.log_dir}   listener: http://127.0.0.1:{stack.health_port}/status   Ctrl-C stops", flush=True
         )
+        if fake is not None:
+            console.start(fake, FAKE_CHAT)
+            print(f"commands: {console.HINT}", flush=True)
+        else:
+            print("commands: write to your bot in Telegram; this stack fetches them with getUpdates", flush=True)
         while not stop.wait(STATUS_EVERY_S):
             print(time.strftime("[%H:%M:%S] ") + stack.status_line(), flush=True)
     finally:

@@ -60,10 +60,18 @@ class LoopThread:
 
 
 class Scenario:
-    def __init__(self, minute_s: float = 1.5, surge: Surge | None = None, print_messages: bool = False) -> None:
+    def __init__(
+        self,
+        minute_s: float = 1.5,
+        surge: Surge | None = None,
+        print_messages: bool = False,
+        start_minute: datetime | None = None,
+    ) -> None:
+        """`start_minute`: the scheduler's first minute (default now). One in the past lets the
+        compressed minutes catch up with the clock, so what they stored is "recent" to a command."""
         self.minute_s = minute_s
         self.surge = surge or Surge()
-        self.start_minute = utc_now().replace(second=0, microsecond=0)
+        self.start_minute = start_minute or utc_now().replace(second=0, microsecond=0)
         self.exchanges = FakeExchanges()
         self.telegram = FakeTelegram(print_messages=print_messages)
         self._loop = LoopThread()

@@ -1,10 +1,13 @@
 """The whole pipeline on one machine (architecture.md §5): the embedded default.
 
 moto server on loopback holds the template's tables, queues and thresholds parameter; the
-listener runs as its own process with the environment of `ListenerTaskDefinition`; the three
-functions run as warm Lambda-like processes with their template environment; a scheduler invokes
+listener runs as its own process with the environment of `ListenerTaskDefinition`; the functions
+run as warm Lambda-like processes with their template environment; a scheduler invokes
 OiSnapshotFunction every minute and hands its result to OiEvaluateFunction as the on-success
 destination does; an SQS poller feeds DispatcherFunction as the event source mapping does.
+CommandsFunction sits behind a local Function URL: a fake Telegram delivers updates to it as a
+webhook (set with its secret, as `crypto-alerts telegram webhook` does), and with a real bot a
+poller hands it what getUpdates returns.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ import contextlib
 import json
 import logging
 import os
+import secrets
 import subprocess
 import sys
 import threading
@@ -30,10 +34,14 @@ import httpx
 from cryptoalerts import config
 from cryptoalerts.exchanges import ADAPTERS
 from cryptoalerts.timeutil import iso_ms, to_epoch_ms, utc_now
+from infra.cli.context import CliError
+from infra.cli.telegram import set_webhook
 from infra.local import aws_resources
 from infra.local.event_source import SqsEventSource
+from infra.local.function_url import FunctionUrl
 from infra.local.lambda_runtime import FunctionProcess, InvocationError
 from infra.local.moto_server import MotoServer, free_port
+from infra.local.updates_poller import UpdatesPoller
 from infra.processes import terminate
 from infra.repo import REPO_ROOT
 
@@ -42,6 +50,7 @@ logger = logging.getLogger("local-stack")
 SNAPSHOT = "OiSnapshotFunction"
 EVALUATE = "OiEvaluateFunction"
 DISPATCHER = "DispatcherFunction"
+COMMANDS = "CommandsFunction"
 LISTENER_TASK = "ListenerTaskDefinition"
 LOCAL_STAGE = "local"
 EXCHANGES = tuple(adapter.name for adapter in ADAPTERS)
@@ -75,11 +84,13 @@ class Markets:
 
 @dataclass(frozen=True)
 class Telegram:
-    """The Bot API the dispatcher talks to: the real one, or a local fake."""
+    """The Bot API the dispatcher and the commands talk to: the real one (`poll_updates`: its
+    updates are fetched with getUpdates), or a local fake (updates come by webhook)."""
 
     api_url: str
     token: str
     chat_id: str
+    poll_updates: bool = False
 
     def env(self) -> dict[str, str]:
         return {
@@ -149,6 +160,9 @@ class LocalStack:
         self.functions: dict[str, FunctionProcess] = {}
         self.listener: subprocess.Popen[bytes] | None = None
         self.poller: SqsEventSource | None = None
+        self.webhook_secret = secrets.token_urlsafe(24)
+        self.commands_url: FunctionUrl | None = None
+        self.updates_poller: UpdatesPoller | None = None
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
         self._logs: list[IO[str]] = []
@@ -169,11 +183,17 @@ class LocalStack:
             SNAPSHOT: self.markets.rest_env(),
             EVALUATE: {},
             DISPATCHER: self.telegram.env(),
+            COMMANDS: {
+                **self.markets.rest_env(),
+                **self.telegram.env(),
+                config.TELEGRAM_WEBHOOK_SECRET: self.webhook_secret,
+            },
         }
         for logical_id, overrides in function_overrides.items():
             self.functions[logical_id] = FunctionProcess(
                 self.stack, logical_id, base_env, overrides, log_to=self._log_file(logical_id)
             ).start()
+        self._connect_commands()
         self.start_listener()
         sqs = boto3.client("sqs")
         self.poller = SqsEventSource.from_template(self.stack, DISPATCHER, sqs, self.functions[DISPATCHER].invoke)
@@ -186,6 +206,10 @@ class LocalStack:
         self._stop.set()
         if self.poller is not None:
             self.poller.stop()
+        if self.updates_poller is not None:
+            self.updates_poller.stop()
+        if self.commands_url is not None:
+            self.commands_url.stop()
         self.stop_listener()
         for thread in self._threads:
             thread.join(timeout=10)
@@ -200,6 +224,20 @@ class LocalStack:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+    # ------------------------------------------------------------------ commands
+    def _connect_commands(self) -> None:
+        """CommandsFunction behind its URL, and Telegram's updates routed to it."""
+        self.commands_url = FunctionUrl(self.functions[COMMANDS].invoke).start()
+        tg = self.telegram
+        if tg.poll_updates:
+            self.updates_poller = UpdatesPoller(tg.api_url, tg.token, self.commands_url.url, self.webhook_secret)
+            self._spawn(self.updates_poller.run, "telegram-updates")
+            return
+        try:
+            set_webhook(tg.api_url, tg.token, self.commands_url.url, self.webhook_secret)
+        except CliError as exc:  # no Telegram to talk to: the rest of the stack still runs
+            logger.warning("commands are not connected: %s", exc)
 
     # ------------------------------------------------------------------ listener
     def listener_env(self) -> dict[str, str]:

@@ -71,7 +71,7 @@ def test_the_demo_shows_both_alert_kinds_and_ends_by_itself_with_a_summary(copy:
     assert done.returncode == 0, out[-3000:] + done.stderr[-3000:]
     assert "│ 🚨 BTC LIQUIDATION CASCADE" in out and "│ 🚨 BTC OI EXPLOSION" in out  # printed as it would look
     assert "=== demo summary ===" in out
-    assert "Telegram messages: 2 (LIQUIDATION CASCADE: 1, OI EXPLOSION: 1)" in out
+    assert "Telegram alerts: 2 (LIQUIDATION CASCADE: 1, OI EXPLOSION: 1)" in out
     assert "result: both alert kinds delivered" in out
     assert any((copy / ".local" / "logs").iterdir())  # the stack ran from the copy and logged there
 

@@ -54,7 +54,7 @@ def invoke(stack: Stack, aws_env: MotoServer) -> Iterator[Any]:
 
 
 def test_every_function_has_an_event() -> None:
-    assert FUNCTIONS == ["DispatcherFunction", "OiEvaluateFunction", "OiSnapshotFunction"]
+    assert FUNCTIONS == ["CommandsFunction", "DispatcherFunction", "OiEvaluateFunction", "OiSnapshotFunction"]
     for logical_id in FUNCTIONS:
         assert (EVENTS / f"{logical_id}.json").is_file(), logical_id
 
@@ -84,3 +84,25 @@ def test_dispatcher_event(invoke: Any, telegram: FakeTelegram, stack: Stack) -> 
     [message] = telegram.messages
     assert message.chat_id == "42"
     assert message.rendered.splitlines()[0] == "🚨 BTC LIQUIDATION CASCADE"
+
+
+def test_commands_event(invoke: Any, telegram: FakeTelegram, exchanges: FakeExchanges) -> None:
+    """The Function URL event of a `/price BTC` update from Telegram, secret header included."""
+    payload = event("CommandsFunction")
+    secret = payload["headers"]["x-telegram-bot-api-secret-token"]
+    update = json.loads(payload["body"])
+    chat = str(update["message"]["chat"]["id"])
+    overrides = {
+        **exchanges.env(),
+        "TELEGRAM_API_URL": telegram.api_url,
+        "TELEGRAM_BOT_TOKEN": "123:fake",
+        "TELEGRAM_CHAT_ID": chat,
+        "TELEGRAM_WEBHOOK_SECRET": secret,
+    }
+    result = invoke("CommandsFunction", overrides, payload)
+    assert result["statusCode"] == 200
+    [reply] = telegram.messages
+    assert reply.chat_id == chat and reply.parse_mode == "HTML"
+    assert reply.reply_to == update["message"]["message_id"]
+    assert reply.rendered.splitlines()[0].startswith("💵 BTC perpetuals (USDT)")
+    assert "Spread" in reply.rendered

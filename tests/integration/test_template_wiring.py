@@ -28,7 +28,12 @@ from infra.local import template as tpl
 REPO_ROOT = tpl.REPO_ROOT
 # Read by the code but deliberately not set by the template (architecture.md §2.2): boto3's emulator
 # endpoint and the local stand-ins for the Telegram secrets.
-LOCAL_ONLY = {"AWS_ENDPOINT_URL", config.TELEGRAM_BOT_TOKEN, config.TELEGRAM_CHAT_ID}
+LOCAL_ONLY = {
+    "AWS_ENDPOINT_URL",
+    config.TELEGRAM_BOT_TOKEN,
+    config.TELEGRAM_CHAT_ID,
+    config.TELEGRAM_WEBHOOK_SECRET,
+}
 # Set by the Lambda runtime itself.
 RUNTIME = {"AWS_REGION", "AWS_DEFAULT_REGION", "AWS_LAMBDA_FUNCTION_NAME", "AWS_EXECUTION_ENV", "LAMBDA_TASK_ROOT"}
 
