@@ -43,7 +43,6 @@ from cryptoalerts.oi_store import SnapshotStore
 from cryptoalerts.telegram_format import escape
 from cryptoalerts.thresholds_source import ThresholdsSource
 from cryptoalerts.timeutil import to_epoch_ms, utc_now
-from dispatcher.credentials import Credentials
 from dispatcher.telegram_send import RateLimited, SendError, TelegramSender
 
 logger = Logger()
@@ -73,7 +72,7 @@ class Runtime:
         ddb = session.client("dynamodb")
         self.claims = Claims(ddb, config.get(config.STATE_TABLE))
         self.thresholds = ThresholdsSource(metrics=metrics)
-        self.credentials = Credentials()
+        self.credentials = webhook.Secrets()
         self.sender = TelegramSender(config.get(config.TELEGRAM_API_URL))
         self.loop = asyncio.new_event_loop()
         limits = httpx.Limits(max_connections=32, max_keepalive_connections=16)

@@ -12,12 +12,31 @@ from __future__ import annotations
 import base64
 import hmac
 import json
+import os
 from collections.abc import Mapping
 from typing import Any, Literal
+
+from cryptoalerts import config
+from dispatcher.credentials import Credentials
+from dispatcher.redaction import protect
 
 SECRET_HEADER = "x-telegram-bot-api-secret-token"
 
 Verdict = Literal["ok", "missing", "wrong"]
+
+
+class Secrets(Credentials):
+    """The bot's token and chat id, and the webhook's secret token: a SecureString named by
+    TELEGRAM_WEBHOOK_SECRET_PARAMETER (`crypto-alerts telegram webhook` writes it), or
+    TELEGRAM_WEBHOOK_SECRET locally. Never logged, like the token."""
+
+    def webhook_secret(self, refresh: bool = False) -> str:
+        """`refresh` skips the cache: the operator may just have rotated it."""
+        value = os.environ.get(config.TELEGRAM_WEBHOOK_SECRET) or self._parameter(
+            config.TELEGRAM_WEBHOOK_SECRET_PARAMETER, decrypt=True, refresh=refresh
+        )
+        protect(value)
+        return value
 
 
 def authenticate(event: Mapping[str, Any], secret: str) -> Verdict:

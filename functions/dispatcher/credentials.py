@@ -1,12 +1,10 @@
-"""The bot token, chat id and webhook secret: SSM parameters on AWS, environment variables locally.
+"""The bot token and chat id: SSM parameters on AWS, environment variables locally.
 
 The token lives in a SecureString parameter created once by the operator (CloudFormation cannot
 create one); its name comes from TELEGRAM_TOKEN_PARAMETER, the chat id's (a String parameter) from
 TELEGRAM_CHAT_ID_PARAMETER. TELEGRAM_BOT_TOKEN / TELEGRAM_CHAT_ID, when set, stand in for them.
-The webhook secret (architecture.md §2.9, for CommandsFunction) is a SecureString named by
-TELEGRAM_WEBHOOK_SECRET_PARAMETER, or TELEGRAM_WEBHOOK_SECRET locally.
 Values are cached for CACHE_S, so a rotated token takes effect within that time without a deploy.
-Every token and secret seen is registered with `redaction` before anything can log it.
+Every token seen is registered with `redaction` before anything can log it.
 """
 
 from __future__ import annotations
@@ -33,18 +31,11 @@ class Credentials:
         protect(value)
         return value
 
-    def webhook_secret(self, refresh: bool = False) -> str:
-        """`refresh` skips the cache: the operator may just have rotated it (`telegram webhook`)."""
-        value = os.environ.get(config.TELEGRAM_WEBHOOK_SECRET) or self._parameter(
-            config.TELEGRAM_WEBHOOK_SECRET_PARAMETER, decrypt=True, refresh=refresh
-        )
-        protect(value)
-        return value
-
     def chat_id(self) -> str:
         return os.environ.get(config.TELEGRAM_CHAT_ID) or self._parameter(config.TELEGRAM_CHAT_ID_PARAMETER)
 
     def _parameter(self, name_variable: str, decrypt: bool = False, refresh: bool = False) -> str:
+        """The parameter named by `name_variable`; `refresh` skips the cache (a value just rotated)."""
         value = self._provider.get(config.get(name_variable), decrypt=decrypt, max_age=CACHE_S, force_fetch=refresh)
         if not isinstance(value, str) or not value.strip():
             raise ValueError(f"the parameter named by {name_variable} is empty")

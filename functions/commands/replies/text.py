@@ -73,10 +73,10 @@ def share(fraction: float | None) -> str:
 
 
 def duration(ms: int) -> str:
-    """`8_280_000` -> `2h 18m`; under a minute `<1m`; from a day on `3d 4h`."""
+    """`8_280_000` -> `2h 18m`; under a minute `under 1m`; from a day on `3d 4h`."""
     minutes = ms // 60_000
     if minutes < 1:
-        return "<1m"
+        return "under 1m"
     days, rest = divmod(minutes, 1440)
     hours, mins = divmod(rest, 60)
     if days:
@@ -109,9 +109,12 @@ def bold(text: str) -> str:
 def finish(lines: Sequence[str], limit: int = MAX_LENGTH) -> str:
     """Join a reply's lines (escaped HTML; a `<pre>` block is one line), dropping lines from the
     end until it fits Telegram's limit: the most important lines come first."""
-    keep = len(lines)
-    while keep > 1 and utf16_len("\n".join(lines[:keep])) > limit:
-        keep -= 1
+    keep, size = 0, -1  # no newline before the first line
+    for line in lines:
+        size += utf16_len(line) + 1
+        if size > limit and keep > 0:
+            break
+        keep += 1
     text = "\n".join(lines[:keep])
     if utf16_len(text) <= limit:
         return text
