@@ -36,13 +36,18 @@ class Harness:
     exchanges: FakeExchangesProcess
     responses: list[dict[str, Any]] = field(default_factory=list)
 
-    def update(self, text: str | None = "/price BTC", chat_id: int = CHAT_ID, chat_type: str = "private",
-               **message: Any) -> dict[str, Any]:  # fmt: skip
+    def update(
+        self, text: str | None = "/price BTC", chat_id: int = CHAT_ID, chat_type: str = "private", **message: Any
+    ) -> dict[str, Any]:
         """A text message from a user, known to the fake Telegram (so the reply can name it)."""
         message_id = self.telegram.next_message_id(str(chat_id))
-        body: dict[str, Any] = {"message_id": message_id, "date": 1_780_807_260,
-                                "from": {"id": chat_id, "is_bot": False, "first_name": "Trader"},
-                                "chat": {"id": chat_id, "type": chat_type}, **message}  # fmt: skip
+        body: dict[str, Any] = {
+            "message_id": message_id,
+            "date": 1_780_807_260,
+            "from": {"id": chat_id, "is_bot": False, "first_name": "Trader"},
+            "chat": {"id": chat_id, "type": chat_type},
+            **message,
+        }
         if text is not None:
             body["text"] = text
         return {"update_id": next(_update_ids), "message": body}

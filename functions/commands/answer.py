@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from aws_lambda_powertools import Logger
 from botocore.exceptions import ClientError
 
 from commands import market_data
@@ -23,6 +24,8 @@ from cryptoalerts.exchanges.market import INTERVAL_MS, Contract, OpenInterest, P
 from cryptoalerts.relative_volume import BASELINE_DAYS, DAY_MS
 from cryptoalerts.thresholds import Thresholds
 from cryptoalerts.timeutil import MINUTE_MS
+
+logger = Logger(child=True)
 
 ALERTS_SHOWN = 5
 ALERTS_DAYS = 7
@@ -134,7 +137,8 @@ async def _stored(job: asyncio.Future[StoredSeries] | None) -> StoredSeries:
         return StoredSeries(None, {})
     try:
         return await asyncio.shield(job)
-    except Exception:  # the table unreadable: the exchanges' history stands in
+    except Exception as exc:  # the table unreadable: the exchanges' history stands in
+        logger.warning("stored OI minutes unreadable; using the exchanges' history", extra={"error": repr(exc)})
         return StoredSeries(None, {})
 
 
@@ -161,24 +165,20 @@ async def _from_history(
         )
         if wanted
     ]
-    results = await asyncio.gather(
-        *(
-            market_data.open_interest_history(
-                ctx.market, src, contract, period, ctx.now_ms - max(wanted) * MINUTE_MS - 2 * INTERVAL_MS[period],
-                ctx.now_ms,
-            )
-            for period, wanted in plan
-        ),
-        return_exceptions=True,
-    )  # fmt: skip
+
+    async def history(period: str, wanted: list[int]) -> list[OpenInterest]:
+        start = ctx.now_ms - max(wanted) * MINUTE_MS - 2 * INTERVAL_MS[period]
+        return await market_data.open_interest_history(ctx.market, src, contract, period, start, ctx.now_ms)
+
+    results = await asyncio.gather(*(history(period, wanted) for period, wanted in plan), return_exceptions=True)
     found: dict[int, oi_changes.Change] = {}
     for (period, wanted), points in zip(plan, results, strict=True):
         if isinstance(points, BaseException):
             failures[src.name] = points.reason if isinstance(points, ExchangeError) else type(points).__name__
             continue
-        series = {p.time_ms: p.coins for p in points}
-        if series:
-            found.update(_changes(series, max(series), wanted, INTERVAL_MS[period] // MINUTE_MS))
+        coins = {p.time_ms: p.coins for p in points}
+        if coins:
+            found.update(_changes(coins, max(coins), wanted, INTERVAL_MS[period] // MINUTE_MS))
     return found
 
 

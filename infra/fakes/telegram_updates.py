@@ -162,8 +162,9 @@ class Updates:
         with self._lock:
             if _truthy(params.get("drop_pending_updates")):
                 self._pending.clear()
-            self.webhook = Webhook(url, str(secret) if secret else None, allowed,
-                                   int(params.get("max_connections") or 40))  # fmt: skip
+            self.webhook = Webhook(
+                url, str(secret) if secret else None, allowed, int(params.get("max_connections") or 40)
+            )
             waiting, self._pending = list(self._pending), deque()
         for update in waiting:  # what getUpdates had not taken goes to the webhook now
             self.push(update)
@@ -181,8 +182,11 @@ class Updates:
         with self._lock:
             hook = self.webhook
             pending = self._in_flight if hook is not None else len(self._pending)
-        info: dict[str, Any] = {"url": hook.url if hook else "", "has_custom_certificate": False,
-                                "pending_update_count": pending}  # fmt: skip
+        info: dict[str, Any] = {
+            "url": hook.url if hook else "",
+            "has_custom_certificate": False,
+            "pending_update_count": pending,
+        }
         if hook is not None:
             info.update({"max_connections": hook.max_connections, "ip_address": "127.0.0.1"})
             if hook.allowed_updates is not None:
@@ -199,9 +203,12 @@ class Updates:
         deadline = time.monotonic() + wait_s
         with self._lock:
             if self.webhook is not None:
-                return 409, {"ok": False, "error_code": 409, "description":
-                             "Conflict: can't use getUpdates method while webhook is active; "
-                             "use deleteWebhook to delete the webhook first"}  # fmt: skip
+                return 409, {
+                    "ok": False,
+                    "error_code": 409,
+                    "description": "Conflict: can't use getUpdates method while webhook is active; "
+                    "use deleteWebhook to delete the webhook first",
+                }
             while True:
                 while self._pending and offset and self._pending[0]["update_id"] < offset:
                     self._pending.popleft()  # confirmed by the offset

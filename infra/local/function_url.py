@@ -116,8 +116,9 @@ def _handler_for(url: FunctionUrl) -> type[BaseHTTPRequestHandler]:
             length = int(self.headers.get("Content-Length") or 0)
             body = self.rfile.read(length) if length else b""
             parts = urlsplit(self.path)
-            request = event(method, parts.path or "/", dict(self.headers.items()), body, parts.query,
-                            self.client_address[0])  # fmt: skip
+            request = event(
+                method, parts.path or "/", dict(self.headers.items()), body, parts.query, self.client_address[0]
+            )
             status, headers, data = url.respond(request)
             self.send_response(status)
             for name, value in headers.items():

@@ -30,8 +30,17 @@ from infra.local.moto_server import MotoServer
 
 LATENCY_S = 0.050
 RUNS = 40
-COMMANDS = ("/price BTC", "/volume BTC", "/volume BTC 1h", "/oi BTC", "/cvd BTC", "/profile BTC", "/alerts",
-            "/status", "/help")  # fmt: skip
+COMMANDS = (
+    "/price BTC",
+    "/volume BTC",
+    "/volume BTC 1h",
+    "/oi BTC",
+    "/cvd BTC",
+    "/profile BTC",
+    "/alerts",
+    "/status",
+    "/help",
+)
 P50_BAR_S, P99_BAR_S, COLD_BAR_S = 1.0, 2.0, 3.0
 TOKEN = "7000000001:bench-token"
 CHAT = 4242

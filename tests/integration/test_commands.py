@@ -145,9 +145,12 @@ def test_requests_per_command_per_exchange(h: Harness) -> None:
 # ---------------------------------------------------------------- an exchange failing
 @pytest.mark.parametrize(
     ("kind", "shown"),
-    [("500", "OKX: unavailable (error 500)"), ("429", "OKX: unavailable (rate limited)"),
-     ("malformed", "OKX: unavailable (bad answer)")],
-)  # fmt: skip
+    [
+        ("500", "OKX: unavailable (error 500)"),
+        ("429", "OKX: unavailable (rate limited)"),
+        ("malformed", "OKX: unavailable (bad answer)"),
+    ],
+)
 @pytest.mark.parametrize("command", ["/price BTC", "/volume BTC", "/oi BTC", "/cvd BTC", "/profile BTC"])
 def test_a_failing_exchange_is_named_and_the_others_shown(h: Harness, kind: str, shown: str, command: str) -> None:
     h.ask("/price BTC")  # contract lists cached before the fault
@@ -203,9 +206,11 @@ def test_a_chat_not_allowed_hears_one_short_refusal_and_nothing_of_the_market(h:
 
 def test_a_chat_in_allowed_chat_ids_may_ask(h: Harness) -> None:
     boto3.client("ssm").put_parameter(
-        Name=h.env["THRESHOLDS_PARAMETER"], Value=json.dumps({"commands": {"allowed_chat_ids": [-1001234567890]}}),
-        Type="String", Overwrite=True,
-    )  # fmt: skip
+        Name=h.env["THRESHOLDS_PARAMETER"],
+        Value=json.dumps({"commands": {"allowed_chat_ids": [-1001234567890]}}),
+        Type="String",
+        Overwrite=True,
+    )
     reply = h.ask("/price@fake_alerts_bot ETH", chat_id=-1001234567890, chat_type="supergroup")
     assert lines(reply.rendered)[0].startswith("💵 ETH perpetuals")
 
@@ -215,8 +220,14 @@ def test_a_chat_in_allowed_chat_ids_may_ask(h: Harness) -> None:
     [
         lambda h: {"update_id": 900_100_001, "edited_message": h.update("/price BTC")["message"]},
         lambda h: h.update(None, sticker={"file_id": "CAACAgIAAxkBAAE", "emoji": "🚀", "width": 512, "height": 512}),
-        lambda h: {"update_id": 900_100_002, "callback_query": {"id": "4382bfdwdsb323b2d9", "data": "price:BTC",
-                                                                "from": {"id": CHAT_ID, "is_bot": False}}},
+        lambda h: {
+            "update_id": 900_100_002,
+            "callback_query": {
+                "id": "4382bfdwdsb323b2d9",
+                "data": "price:BTC",
+                "from": {"id": CHAT_ID, "is_bot": False},
+            },
+        },
         lambda h: h.update(""),
         lambda h: h.update("just chatting, no command"),
         lambda h: h.update("/foo", chat_type="group"),  # perhaps another bot's command
@@ -224,7 +235,7 @@ def test_a_chat_in_allowed_chat_ids_may_ask(h: Harness) -> None:
         lambda h: {"update_id": 900_100_003, "my_chat_member": {"chat": {"id": CHAT_ID}}},
     ],
     ids=["edited", "sticker", "callback", "empty", "plain-text", "other-bot-command", "other-bot-mention", "member"],
-)  # fmt: skip
+)
 def test_updates_without_a_command_for_this_bot_are_acknowledged_silently(h: Harness, update_of: Any) -> None:
     assert h.post(update_of(h))["statusCode"] == 200
     assert h.telegram.messages == []

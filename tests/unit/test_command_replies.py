@@ -27,9 +27,17 @@ def shown(reply: str) -> str:
 
 
 def quote(exchange: str, last: float, **extra: float) -> Quote:
-    fields = {"change_24h_pct": 1.25, "volume_24h_usd": 12.3e9, "volume_24h_coins": 189_000.0, "funding_rate": 0.0002,
-              "funding_interval_h": 8.0, "next_funding_ms": NOW + 2 * HOUR + 18 * 60_000, "oi_coins": 81_234.0,
-              "oi_usd": 5.28e9, **extra}  # fmt: skip
+    fields = {
+        "change_24h_pct": 1.25,
+        "volume_24h_usd": 12.3e9,
+        "volume_24h_coins": 189_000.0,
+        "funding_rate": 0.0002,
+        "funding_interval_h": 8.0,
+        "next_funding_ms": NOW + 2 * HOUR + 18 * 60_000,
+        "oi_coins": 81_234.0,
+        "oi_usd": 5.28e9,
+        **extra,
+    }
     return Quote(exchange, "BTC", last, last, time_ms=NOW - 500, **fields)  # type: ignore[arg-type]
 
 
@@ -117,8 +125,19 @@ def test_profile_of_today_and_yesterday_with_a_readable_histogram() -> None:
     day = 86_400_000
     today = NOW - NOW % day
     yesterday = [Bar(today - day + i * 300_000, 300_000, 100, 102, 98, 100, 10.0, 1_000.0) for i in range(288)]
-    rising = [Bar(today + i * 300_000, 300_000, 100 + i * 0.1, 100.5 + i * 0.1, 99.5 + i * 0.1, 100.2 + i * 0.1, 10.0,
-                  1_001.0 + i) for i in range(56)]  # fmt: skip
+    rising = [
+        Bar(
+            today + i * 300_000,
+            300_000,
+            100 + i * 0.1,
+            100.5 + i * 0.1,
+            99.5 + i * 0.1,
+            100.2 + i * 0.1,
+            10.0,
+            1_001.0 + i,
+        )
+        for i in range(56)
+    ]
     data = PerExchange(results={"binance": yesterday + rising}, failures={"bybit": "rate limited", "okx": "timed out"})
     seen = shown(profile.reply("BTC", data, EXCHANGES, NOW))
     lines = seen.splitlines()
@@ -160,14 +179,29 @@ def test_open_interest_levels_changes_sources_and_the_gap_to_the_alert() -> None
 
 
 def test_alerts_show_the_figures_and_status_with_stored_values_escaped() -> None:
-    body = {"schema": 1, "data": {"count": 7, "window_s": 30, "total_usd": 1_234_567, "long_count": 5,
-                                  "short_count": 2}}  # fmt: skip
+    body = {
+        "schema": 1,
+        "data": {"count": 7, "window_s": 30, "total_usd": 1_234_567, "long_count": 5, "short_count": 2},
+    }
     items = [
-        {"recorded_at": "2026-06-07T04:38:13.270Z", "kind": "liquidation_cascade", "symbol": "BTC", "priority": "HIGH",
-         "status": "delivered", "alert": json.dumps(body)},
-        {"recorded_at": "2026-06-07T04:12:00.000Z", "kind": "oi_explosion", "symbol": "<b>&", "priority": "LOW",
-         "status": "failed", "error": "Forbidden: <bot was blocked>", "alert": "not json"},
-    ]  # fmt: skip
+        {
+            "recorded_at": "2026-06-07T04:38:13.270Z",
+            "kind": "liquidation_cascade",
+            "symbol": "BTC",
+            "priority": "HIGH",
+            "status": "delivered",
+            "alert": json.dumps(body),
+        },
+        {
+            "recorded_at": "2026-06-07T04:12:00.000Z",
+            "kind": "oi_explosion",
+            "symbol": "<b>&",
+            "priority": "LOW",
+            "status": "failed",
+            "error": "Forbidden: <bot was blocked>",
+            "alert": "not json",
+        },
+    ]
     seen = shown(pipeline.alerts_reply(items, 7, NOW))
     assert "07 Jun 04:38 UTC · BTC liquidation cascade · HIGH" in seen
     assert "7 liquidations in 30 seconds, $1.2M (5 long, 2 short)" in seen

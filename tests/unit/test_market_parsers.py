@@ -19,13 +19,28 @@ PEPE = market.Contract("binance", "PEPE", "1000PEPEUSDT", multiplier=1000)
 
 def test_binance_klines_carry_taker_buys_and_are_scaled_per_coin() -> None:
     # Binance's documentation example for GET /fapi/v1/klines.
-    rows = [[1616338800000, "57212.69", "57315.00", "57196.19", "57300.00", "496.263", 1616339099999,
-             "28425514.78940", 7160, "273.108", "15642623.69718", "0"]]  # fmt: skip
+    rows = [
+        [
+            1616338800000,
+            "57212.69",
+            "57315.00",
+            "57196.19",
+            "57300.00",
+            "496.263",
+            1616339099999,
+            "28425514.78940",
+            7160,
+            "273.108",
+            "15642623.69718",
+            "0",
+        ]
+    ]
     [bar] = binance.parse_klines(rows, BTC, 300_000)
     assert (bar.open_ms, bar.open, bar.close, bar.volume) == (1616338800000, 57212.69, 57300.0, 496.263)
     assert bar.quote_volume == 28425514.7894 and bar.taker_buy == 273.108
-    [pepe] = binance.parse_klines([[0, "0.012", "0.013", "0.011", "0.0125", "1000", 1, "12.5", 1, "600", "7.5", "0"]],
-                                  PEPE, 300_000)  # fmt: skip
+    [pepe] = binance.parse_klines(
+        [[0, "0.012", "0.013", "0.011", "0.0125", "1000", 1, "12.5", 1, "600", "7.5", "0"]], PEPE, 300_000
+    )
     assert pepe.close == pytest.approx(0.0000125) and pepe.volume == 1_000_000 and pepe.taker_buy == 600_000
 
 
@@ -42,17 +57,34 @@ def test_binance_contracts_prefer_the_plain_name_and_read_funding_intervals() ->
 
 
 def test_binance_open_interest_history_is_in_coins() -> None:
-    rows = [{"symbol": "1000PEPEUSDT", "sumOpenInterest": "20403.637", "sumOpenInterestValue": "150570784.07809979",
-             "timestamp": "1583127900000"}]  # fmt: skip
+    rows = [
+        {
+            "symbol": "1000PEPEUSDT",
+            "sumOpenInterest": "20403.637",
+            "sumOpenInterestValue": "150570784.07809979",
+            "timestamp": "1583127900000",
+        }
+    ]
     [point] = binance.parse_open_interest_history(rows, PEPE)
     assert (point.time_ms, point.coins, point.usd) == (1583127900000, 20403637.0, 150570784.07809979)
 
 
 def test_binance_quote_reads_three_answers_for_one_contract() -> None:
-    ticker = {"symbol": "BTCUSDT", "lastPrice": "65000.1", "priceChangePercent": "-1.234", "volume": "100.5",
-              "quoteVolume": "6532500.0", "closeTime": 1780807260000}  # fmt: skip
-    premium = {"symbol": "BTCUSDT", "markPrice": "65001.0", "lastFundingRate": "-0.00002828",
-               "nextFundingTime": 1780819200000, "time": 1780807260001}  # fmt: skip
+    ticker = {
+        "symbol": "BTCUSDT",
+        "lastPrice": "65000.1",
+        "priceChangePercent": "-1.234",
+        "volume": "100.5",
+        "quoteVolume": "6532500.0",
+        "closeTime": 1780807260000,
+    }
+    premium = {
+        "symbol": "BTCUSDT",
+        "markPrice": "65001.0",
+        "lastFundingRate": "-0.00002828",
+        "nextFundingTime": 1780819200000,
+        "time": 1780807260001,
+    }
     oi = {"symbol": "BTCUSDT", "openInterest": "80000.5", "time": 1780807260000}
     q = binance.parse_quote(ticker, premium, oi, market.Contract("binance", "BTC", "BTCUSDT", 1, 8.0))
     assert (q.last, q.mark, q.change_24h_pct, q.funding_rate) == (65000.1, 65001.0, -1.234, -0.00002828)
@@ -67,10 +99,15 @@ def bybit_envelope(result: dict[str, Any]) -> dict[str, Any]:
 
 def test_bybit_kline_is_newest_first_without_taker_volume() -> None:
     # Bybit's documentation example for GET /v5/market/kline (here a linear contract).
-    rows = [["1670608800000", "17071", "17073", "17027", "17055.5", "268611", "15.74462667"],
-            ["1670605200000", "17071.5", "17071.5", "17061", "17071", "4177", "0.24469757"]]  # fmt: skip
-    bars = bybit.parse_klines(bybit_envelope({"symbol": "BTCUSDT", "category": "linear", "list": rows}),
-                              market.Contract("bybit", "BTC", "BTCUSDT"), 3_600_000)  # fmt: skip
+    rows = [
+        ["1670608800000", "17071", "17073", "17027", "17055.5", "268611", "15.74462667"],
+        ["1670605200000", "17071.5", "17071.5", "17061", "17071", "4177", "0.24469757"],
+    ]
+    bars = bybit.parse_klines(
+        bybit_envelope({"symbol": "BTCUSDT", "category": "linear", "list": rows}),
+        market.Contract("bybit", "BTC", "BTCUSDT"),
+        3_600_000,
+    )
     assert [b.open_ms for b in bars] == [1670608800000, 1670605200000]
     assert bars[0].volume == 268611.0 and bars[0].taker_buy is None
 
@@ -86,8 +123,14 @@ def test_bybit_open_interest_prefers_one_side() -> None:
 
 
 def test_bybit_snapshot_reading_is_one_side_too() -> None:
-    ticker = {"symbol": "BTCUSDT", "markPrice": "65000", "openInterest": "160000", "openInterestValue": "10400000000",
-              "singleOpenInterest": "80000", "singleOpenInterestValue": "5200000000"}  # fmt: skip
+    ticker = {
+        "symbol": "BTCUSDT",
+        "markPrice": "65000",
+        "openInterest": "160000",
+        "openInterestValue": "10400000000",
+        "singleOpenInterest": "80000",
+        "singleOpenInterestValue": "5200000000",
+    }
     reading = bybit.parse_tickers(bybit_envelope({"category": "linear", "list": [ticker]}), ["BTC"]).readings["BTC"]
     assert (reading.oi, reading.oi_usd) == (Decimal("80000"), Decimal("5200000000"))
 
@@ -101,8 +144,9 @@ def test_bybit_contracts_from_the_tickers_skip_dated_and_usdc_contracts() -> Non
     ]
     found = bybit.parse_contracts(bybit_envelope({"category": "linear", "list": listed}))
     assert {s: (c.name, c.multiplier, c.funding_interval_h) for s, c in found.items()} == {
-        "BTC": ("BTCUSDT", 1, 8.0), "PEPE": ("1000PEPEUSDT", 1000, 4.0)
-    }  # fmt: skip
+        "BTC": ("BTCUSDT", 1, 8.0),
+        "PEPE": ("1000PEPEUSDT", 1000, 4.0),
+    }
 
 
 def test_bybit_errors_are_exchange_errors() -> None:
@@ -115,8 +159,9 @@ def okx_envelope(data: list[Any]) -> dict[str, Any]:
 
 
 def test_okx_candles_use_coins_and_quote_volume() -> None:
-    rows = [["1597026383085", "3.721", "3.743", "3.677", "3.708", "8422410", "22698348.04828491",
-             "12698348.04828491", "0"]]  # fmt: skip
+    rows = [
+        ["1597026383085", "3.721", "3.743", "3.677", "3.708", "8422410", "22698348.04828491", "12698348.04828491", "0"]
+    ]
     [bar] = okx.parse_candles(okx_envelope(rows), 60_000)
     assert (bar.volume, bar.quote_volume, bar.taker_buy) == (22698348.04828491, 12698348.04828491, None)
 
@@ -128,8 +173,9 @@ def test_okx_taker_volume_is_sell_then_buy() -> None:
 
 def test_okx_open_interest_history_and_funding_interval() -> None:
     contract = market.Contract("okx", "BTC", "BTC-USDT-SWAP")
-    [point] = okx.parse_open_interest_history(okx_envelope([["1701417600000", "731377.57", "7313.7757", "269316186"]]),
-                                              contract)  # fmt: skip
+    [point] = okx.parse_open_interest_history(
+        okx_envelope([["1701417600000", "731377.57", "7313.7757", "269316186"]]), contract
+    )
     assert (point.coins, point.usd) == (7313.7757, 269316186.0)
     entry = {"instId": "BTC-USDT-SWAP"}
     quote = okx.parse_quote(

@@ -54,8 +54,9 @@ def _summary(title: str, profile: vp.Profile | None, step: float) -> str:
     if profile is None:
         return f"{bold(title)}: no volume."
     vwap = price(profile.vwap) if profile.vwap is not None else "n/a"
-    poc, low, high = (f"${price_at_step(v, step / 2)}" for v in (profile.poc_price, profile.value_area_low,
-                                                                  profile.value_area_high))  # fmt: skip
+    poc, low, high = (
+        f"${price_at_step(v, step / 2)}" for v in (profile.poc_price, profile.value_area_low, profile.value_area_high)
+    )
     return f"{bold(title)}: POC {poc} · value area {low}–{high} · VWAP {vwap}"
 
 

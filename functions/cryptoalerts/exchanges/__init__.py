@@ -84,13 +84,35 @@ class MarketSource:
 
 
 MARKETS: tuple[MarketSource, ...] = (
-    MarketSource(binance.NAME, config.BINANCE_FUTURES_REST_URL, binance.contracts, binance.quote,
-                 binance.open_interest, binance.bars, binance.open_interest_history),
-    MarketSource(bybit.NAME, config.BYBIT_REST_URL, bybit.contracts, bybit.quote, bybit.open_interest,
-                 bybit.bars, bybit.open_interest_history),
-    MarketSource(okx.NAME, config.OKX_REST_URL, okx.contracts, okx.quote, okx.open_interest, okx.bars,
-                 okx.open_interest_history, okx.taker_flow),
-)  # fmt: skip
+    MarketSource(
+        binance.NAME,
+        config.BINANCE_FUTURES_REST_URL,
+        binance.contracts,
+        binance.quote,
+        binance.open_interest,
+        binance.bars,
+        binance.open_interest_history,
+    ),
+    MarketSource(
+        bybit.NAME,
+        config.BYBIT_REST_URL,
+        bybit.contracts,
+        bybit.quote,
+        bybit.open_interest,
+        bybit.bars,
+        bybit.open_interest_history,
+    ),
+    MarketSource(
+        okx.NAME,
+        config.OKX_REST_URL,
+        okx.contracts,
+        okx.quote,
+        okx.open_interest,
+        okx.bars,
+        okx.open_interest_history,
+        okx.taker_flow,
+    ),
+)
 
 REQUEST_TIMEOUT_S = 5.0
 # Binance with a large watchlist needs several rounds; the snapshot must end well inside its minute.
