@@ -7,7 +7,7 @@ function's URL (infra/local/function_url.py), a Lambda-like process with the tem
 environment (infra/local/lambda_runtime.py), DynamoDB and SQS in moto server, the exchanges in a
 process of their own, the reply sent to the fake Telegram before the URL answers.
 
-Run: `flock /work/bench.lock .venv/bin/pytest -q -s tests/benchmarks/test_commands_bench.py`.
+Run: `make bench`, or `.venv/bin/pytest -q -s tests/benchmarks/test_commands_bench.py` (one benchmark at a time).
 """
 
 from __future__ import annotations
