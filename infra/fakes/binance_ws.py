@@ -35,6 +35,8 @@ from cryptoalerts.timeutil import parse_iso, to_epoch_ms
 
 PATH = "/market/ws/!forceOrder@arr"
 STREAM = "!forceOrder@arr"
+# The recording spans about 18.5 minutes; a looped replay moves on by 20 each round.
+RECORDING_SPAN_MS = 20 * 60_000
 
 
 # ---------------------------------------------------------------- frames in Binance's format
@@ -77,6 +79,20 @@ def recording_frames(csv_path: Path | str, *, wrap: bool = False, shift_ms: int 
             )
             for row in csv.DictReader(fh)
         ]
+
+
+def looped_recording_frames(csv_path: Path | str, count: int, *, first_round: int = 0, wrap: bool = False) -> list[str]:
+    """`count` frames of the recording replayed round after round, from round `first_round` on.
+
+    Each round is shifted by the recording's span (`first_round` may be negative: earlier), so a
+    looped replay is new liquidations, not repeats that the listener's duplicate filter would drop.
+    """
+    frames: list[str] = []
+    round_ = first_round
+    while len(frames) < count:
+        frames.extend(recording_frames(csv_path, wrap=wrap, shift_ms=round_ * RECORDING_SPAN_MS))
+        round_ += 1
+    return frames[:count]
 
 
 def cascade_frames(
@@ -327,7 +343,7 @@ async def _serve_cli(args: argparse.Namespace) -> None:
         elif args.replay:
             # Each round is shifted past the previous one, so a looped replay is new liquidations,
             # not repeats that the listener's duplicate filter would drop.
-            frames = recording_frames(args.replay, wrap=args.wrap, shift_ms=rounds * _RECORDING_SPAN_MS)
+            frames = recording_frames(args.replay, wrap=args.wrap, shift_ms=rounds * RECORDING_SPAN_MS)
         else:
             frames = []
         server.feed(frames)
@@ -338,8 +354,6 @@ async def _serve_cli(args: argparse.Namespace) -> None:
     await asyncio.Event().wait()  # keep serving (pings, reconnects) until killed
 
 
-# The recording spans about 18.5 minutes; a looped replay moves on by 20.
-_RECORDING_SPAN_MS = 20 * 60_000
 _SYNTHETIC_START_MS = 1_761_125_800_000
 
 

@@ -5,6 +5,7 @@ definitions: tables with their keys and TTL, queues with their redrive, the thre
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 from dataclasses import dataclass, field
@@ -78,6 +79,16 @@ class Stack:
         glob = self.template.get("Globals", {}).get("Function", {}).get("Environment", {}).get("Variables", {})
         own = self.function(logical_id).get("Environment", {}).get("Variables", {})
         return {k: str(self.resolve(v)) for k, v in {**glob, **own}.items()}
+
+    def container_environment(self, logical_id: str) -> dict[str, str]:
+        """The environment an ECS task definition gives its containers, resolved against this stack."""
+        env: dict[str, str] = {}
+        for container in self.template["Resources"][logical_id]["Properties"].get("ContainerDefinitions", []):
+            for pair in container.get("Environment", []):
+                # A value naming a resource the emulator does not hold (an image, a log group) is left out.
+                with contextlib.suppress(KeyError):
+                    env[pair["Name"]] = str(self.resolve(pair["Value"]))
+        return env
 
     def code_dir(self, logical_id: str) -> Path:
         return REPO_ROOT / self.function(logical_id)["CodeUri"]

@@ -12,7 +12,6 @@ poller hands it what getUpdates returns.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
 import os
@@ -243,13 +242,7 @@ class LocalStack:
     def listener_env(self) -> dict[str, str]:
         """The container environment of ListenerTaskDefinition, resolved against the local stack."""
         assert self.stack is not None
-        env: dict[str, str] = {}
-        task = self.stack.template["Resources"].get(LISTENER_TASK)
-        if task is not None:
-            for container in task["Properties"].get("ContainerDefinitions", []):
-                for pair in container.get("Environment", []):
-                    with contextlib.suppress(KeyError):
-                        env[pair["Name"]] = str(self.stack.resolve(pair["Value"]))
+        env = self.stack.container_environment(LISTENER_TASK)
         env.update(
             {
                 config.ALERT_QUEUE_URL: self.stack.refs["AlertQueue"],

@@ -26,7 +26,7 @@ import pytest
 from cryptoalerts import thresholds
 from cryptoalerts.cascade import Liquidation
 from cryptoalerts.thresholds import Thresholds
-from infra.fakes.binance_ws import frame, recording_frames
+from infra.fakes.binance_ws import frame, looped_recording_frames
 from infra.local.moto_server import free_port
 from infra.repo import BINANCE_LIQUIDATIONS
 from listener.history import History
@@ -36,7 +36,6 @@ from listener.settings import Settings
 from listener.sqs import sender
 
 pytestmark = pytest.mark.benchmark
-SPAN_MS = 20 * 60_000  # the recording lasts about 18.5 minutes
 
 
 class FixedThresholds:
@@ -57,18 +56,8 @@ def make_listener(send=lambda body: None, ws_url: str = "ws://127.0.0.1:1/", **o
     return Listener(settings, FixedThresholds(thresholds.defaults()), send)
 
 
-def replayed(count: int) -> list[str]:
-    """The real recording, looped with each round shifted in time so that no round repeats."""
-    frames: list[str] = []
-    rounds = 0
-    while len(frames) < count:
-        frames.extend(recording_frames(BINANCE_LIQUIDATIONS, shift_ms=rounds * SPAN_MS))
-        rounds += 1
-    return frames[:count]
-
-
 def test_core_frames_per_second() -> None:
-    frames = replayed(300_000)
+    frames = looped_recording_frames(BINANCE_LIQUIDATIONS, 300_000)
     listener = make_listener()
     on_message = listener.on_message
     started = time.perf_counter()
