@@ -11,7 +11,7 @@ SAM_VENV := .venv-sam
 SAM := $(SAM_VENV)/bin/sam
 STAGE ?= dev
 
-.PHONY: install test lint bench run demo sam-install validate sam-build deploy listener-image clean listener-image
+.PHONY: install test lint bench bench-peers peers-install run demo sam-install validate sam-build deploy listener-image clean
 
 install: $(VENV)/.installed
 
@@ -87,5 +87,26 @@ deploy: install sam-build
 bench: install
 	$(VENV)/bin/pytest -q -s tests/benchmarks
 
+# The listener against cryptofeed and a bare websockets + orjson client on one loopback server
+# (tests/benchmarks/peers). The references live in their own virtual environment, on the same
+# interpreter as .venv and with its websockets version; the listener runs from .venv.
+# BENCH_PEERS_ARGS passes options through, e.g. BENCH_PEERS_ARGS="--alerts --repetitions 5".
+PEERS_VENV := .venv-peers
+PEERS_REQUIREMENTS := tests/benchmarks/peers/requirements.txt
+
+peers-install: $(PEERS_VENV)/.installed
+
+$(PEERS_VENV)/.installed: $(PEERS_REQUIREMENTS) $(VENV)/.installed
+	@set -euo pipefail; \
+	base=$$($(PY) -c 'import sys; print(sys._base_executable)'); \
+	websockets=$$($(PY) -c 'import importlib.metadata as m; print(m.version("websockets"))'); \
+	rm -rf $(PEERS_VENV); "$$base" -m venv $(PEERS_VENV); \
+	$(PEERS_VENV)/bin/python -m pip install -q --upgrade pip; \
+	$(PEERS_VENV)/bin/python -m pip install -q -r $(PEERS_REQUIREMENTS) "websockets==$$websockets"
+	touch $@
+
+bench-peers: install peers-install
+	PYTHONPATH=tests/benchmarks $(PY) -m peers --peers-python $(PEERS_VENV)/bin/python $(BENCH_PEERS_ARGS)
+
 clean:
-	rm -rf $(VENV) $(SAM_VENV) .pytest_cache .mypy_cache .ruff_cache .aws-sam .local
+	rm -rf $(VENV) $(SAM_VENV) $(PEERS_VENV) .pytest_cache .mypy_cache .ruff_cache .aws-sam .local
