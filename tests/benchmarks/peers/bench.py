@@ -614,7 +614,9 @@ def parse_args(argv: list[str] | None = None) -> Options:
         repetitions=args.repetitions,
         consumers=[c for c in args.consumers.split(",") if c],
         alerts=args.alerts,
-        peers_python=args.peers_python,
+        # Absolute (consumers start in a scratch directory), but not resolved: the venv's own
+        # python is a symlink to the base interpreter, and only through the venv's path is it the venv.
+        peers_python=os.path.abspath(args.peers_python),
         json_path=args.json_path,
         strict=args.strict,
     )
