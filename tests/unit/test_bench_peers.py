@@ -1,6 +1,6 @@
 """The peer benchmark's pure parts (tests/benchmarks/peers): the frames it serves, the framing it
 writes them with, and the figures it derives. The measuring itself runs in
-tests/integration/test_bench_peers.py and `make bench-peers`."""
+tests/integration/test_bench_peers_run.py and `make bench-peers`."""
 
 from __future__ import annotations
 
