@@ -74,6 +74,7 @@ class Options:
     peers_python: str
     json_path: Path | None
     strict: bool
+    plain: bool = False  # ws:// instead of wss:// (cryptofeed cannot take part)
 
 
 class RunFailed(Exception):
@@ -101,6 +102,7 @@ class ServerProcess:
             f"--warmup={options.warmup}",
             f"--cert={cert}",
             f"--key={key}",
+            *(["--plain"] if options.plain else []),
             stdin=asyncio.subprocess.PIPE,
             stdout=asyncio.subprocess.PIPE,
             env=env,
@@ -173,7 +175,7 @@ class Context:
 
     @property
     def base_url(self) -> str:
-        return f"wss://{tls.HOST}:{self.server.port}"
+        return f"{'ws' if self.options.plain else 'wss'}://{tls.HOST}:{self.server.port}"
 
 
 class Consumer:
@@ -410,6 +412,8 @@ def make_consumer(ctx: Context, name: str) -> Consumer:
     if name == LISTENER_STORM:
         return ListenerConsumer(ctx, name, STORM_THRESHOLDS)
     if name == stats.CRYPTOFEED:
+        if ctx.options.plain:
+            raise RunFailed("cryptofeed connects to wss:// addresses only; leave it out with --plain")
         return Reference(ctx, name, "cryptofeed_feed", ctx.base_url)
     if name == stats.BARE:
         return Reference(ctx, name, "bare", stream_url)
@@ -604,6 +608,7 @@ def parse_args(argv: list[str] | None = None) -> Options:
     parser.add_argument("--peers-python", default=str(REPO_ROOT / ".venv-peers" / "bin" / "python"))
     parser.add_argument("--json", dest="json_path", type=Path, default=None, help="also write every figure here")
     parser.add_argument("--strict", action="store_true", help="exit 1 when the listener misses a bar")
+    parser.add_argument("--plain", action="store_true", help="serve ws://, no TLS (shows what TLS costs)")
     args = parser.parse_args(argv)
     if args.repetitions < 1 or args.frames < 1 or args.warmup < 1:
         parser.error("--repetitions, --frames and --warmup must be positive")
@@ -619,6 +624,7 @@ def parse_args(argv: list[str] | None = None) -> Options:
         peers_python=os.path.abspath(args.peers_python),
         json_path=args.json_path,
         strict=args.strict,
+        plain=args.plain,
     )
 
 

@@ -48,7 +48,7 @@ class _Stream:
 
 
 class BenchServer:
-    def __init__(self, wire: Wire, phases: Phases, tls: ssl.SSLContext) -> None:
+    def __init__(self, wire: Wire, phases: Phases, tls: ssl.SSLContext | None) -> None:
         self.wire = wire
         self.frames: dict[str, list[Frame]] = {"warmup": phases.warmup, "timed": phases.timed}
         self.tls = tls
@@ -191,10 +191,13 @@ def main() -> None:
     parser.add_argument("--cert", required=True)
     parser.add_argument("--key", required=True)
     parser.add_argument("--port", type=int, default=0)
+    parser.add_argument("--plain", action="store_true", help="ws:// instead of wss://")
     args = parser.parse_args()
     wire = WIRES[args.exchange]
-    tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    tls.load_cert_chain(args.cert, args.key)
+    tls = None
+    if not args.plain:
+        tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        tls.load_cert_chain(args.cert, args.key)
     server = BenchServer(wire, Phases.build(wire, args.timed, args.warmup), tls)
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(server.serve(port=args.port))
