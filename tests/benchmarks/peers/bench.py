@@ -34,6 +34,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -178,24 +179,29 @@ class Context:
         return f"{'ws' if self.options.plain else 'wss'}://{tls.HOST}:{self.server.port}"
 
 
-class Consumer:
+class Consumer(ABC):
     """A consumer process: started, then `handled(n)` = the monotonic time it had handled n frames."""
 
     name: str
     pid: int
 
+    @abstractmethod
     async def start(self) -> None: ...
 
-    async def handled(self, count: int, sent: Awaitable[dict[str, Any]]) -> float: ...
+    @abstractmethod
+    async def handled(self, count: int, sent: Awaitable[dict[str, Any]]) -> float:
+        """Once `sent` (the server's report of the phase) may be awaited, if waiting for it helps."""
 
-    async def settle(self) -> None:
+    async def settle(self) -> None:  # noqa: B027 (most consumers have nothing to finish)
         """After the warm-up, before the timed phase: let it finish what the warm-up started."""
 
+    @abstractmethod
     async def finish(self) -> dict[str, Any]:
         """Stop it; what it reported beyond the timings (checked by `check`)."""
-        ...
 
-    def check(self, extra: dict[str, Any]) -> list[str]: ...
+    @abstractmethod
+    def check(self, extra: dict[str, Any]) -> list[str]:
+        """What makes this run's figures not evidence (empty: none)."""
 
 
 class Reference(Consumer):

@@ -24,7 +24,7 @@ def binance_futures(base: str) -> type[Feed]:
     rest = BinanceFutures.rest_endpoints[0]
     ws = BinanceFutures.websocket_endpoints[0]
 
-    class LoopbackBinanceFutures(BinanceFutures):  # type: ignore[misc]
+    class LoopbackBinanceFutures(BinanceFutures):
         websocket_endpoints: ClassVar = [WebsocketEndpoint(base, options=ws.options)]
         rest_endpoints: ClassVar = [RestEndpoint(base.replace("wss://", "https://", 1), routes=rest.routes)]
 
