@@ -440,12 +440,12 @@ async def measure(ctx: Context, name: str, repetition: int) -> stats.Run:
             lambda: server.subscribed("timed") >= len(phases.timed), f"{name} to connect and subscribe", timeout=120
         )
         warm = server.send("warmup")
-        await asyncio.wait_for(consumer.handled(len(phases.warmup), warm), PHASE_TIMEOUT_S)
+        await _within(consumer.handled(len(phases.warmup), warm), f"{name} to handle the warm-up")
         await consumer.settle()
         cpu_before = procfs.cpu_seconds(consumer.pid)
         server_cpu_before = procfs.cpu_seconds(server.pid)
         timed = server.send("timed")
-        end = await asyncio.wait_for(consumer.handled(phases.total, timed), PHASE_TIMEOUT_S)
+        end = await _within(consumer.handled(phases.total, timed), f"{name} to handle the timed frames")
         cpu = procfs.cpu_seconds(consumer.pid) - cpu_before
         rss = procfs.peak_rss(consumer.pid)
         sent = await timed
@@ -467,6 +467,13 @@ async def measure(ctx: Context, name: str, repetition: int) -> stats.Run:
         server_cpu_seconds=server_cpu,
         extra={**extra, "server_drained_s": round(sent["drained"] - sent["first_write"], 3)},
     )
+
+
+async def _within(step: Awaitable[float], what: str) -> float:
+    try:
+        return await asyncio.wait_for(step, PHASE_TIMEOUT_S)
+    except TimeoutError:
+        raise RunFailed(f"timed out after {PHASE_TIMEOUT_S:.0f} s waiting for {what}") from None
 
 
 def order_for(consumers: list[str], repetition: int) -> list[str]:
