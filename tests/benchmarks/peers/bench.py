@@ -10,8 +10,8 @@ fresh process and connected to the one server; then, with its start-up behind it
    handled the last one; CPU time and peak RSS are read again.
 
 How "handled the last one" is known: the listener's `GET /status` counts frames and says how long
-ago the newest arrived (it is polled only after the server has written everything, so polling costs
-the measured run nothing); the reference consumers print a checkpoint with the time. Each run is
+ago the newest arrived (polled not once while the server writes, then at the listener's own pace:
+about two polls a run); the reference consumers print a checkpoint with the time. Each run is
 checked: every frame counted, the notional summed to the expected total (references), no malformed
 frame and exactly the recording's repeats dropped (listener). A run that fails a check is reported
 and the benchmark exits non-zero: its figures are not evidence.
