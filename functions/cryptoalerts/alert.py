@@ -46,6 +46,13 @@ _DATA_FIELDS: dict[str, dict[str, tuple[type, ...]]] = {
     },
 }
 _PER_EXCHANGE_FIELDS = ("before", "after", "change_pct", "before_usd", "after_usd")
+# A cascade's per-exchange figures (additive fields: checked when present, never required).
+_CASCADE_EXCHANGE_FIELDS: dict[str, tuple[type, ...]] = {
+    "count": (int,),
+    "usd": _NUMBER,
+    "long_usd": _NUMBER,
+    "short_usd": _NUMBER,
+}
 
 
 class AlertFormatError(ValueError):
@@ -157,11 +164,21 @@ def validate(obj: Any) -> None:
     for name, types in _DATA_FIELDS[obj["kind"]].items():
         _check_value(data.get(name), types, f"data.{name}")
     if obj["kind"] == OI_EXPLOSION:
-        for exchange, figures in data["per_exchange"].items():
-            if not isinstance(figures, Mapping):
-                raise AlertFormatError(f"data.per_exchange.{exchange} must be an object")
-            for name in _PER_EXCHANGE_FIELDS:
-                _check_value(figures.get(name), _NUMBER, f"data.per_exchange.{exchange}.{name}")
+        _check_per_exchange(data["per_exchange"], dict.fromkeys(_PER_EXCHANGE_FIELDS, _NUMBER))
+    elif "per_exchange" in data or "sampled" in data:
+        _check_value(data.get("per_exchange"), (dict,), "data.per_exchange")
+        _check_per_exchange(data["per_exchange"], _CASCADE_EXCHANGE_FIELDS)
+        sampled = data.get("sampled")
+        if not isinstance(sampled, list) or not all(isinstance(name, str) for name in sampled):
+            raise AlertFormatError("data.sampled must be a list of exchange names")
+
+
+def _check_per_exchange(per_exchange: Mapping[str, Any], fields: Mapping[str, tuple[type, ...]]) -> None:
+    for exchange, figures in per_exchange.items():
+        if not isinstance(figures, Mapping):
+            raise AlertFormatError(f"data.per_exchange.{exchange} must be an object")
+        for name, types in fields.items():
+            _check_value(figures.get(name), types, f"data.per_exchange.{exchange}.{name}")
 
 
 def _check_value(value: Any, types: tuple[type, ...], path: str) -> None:

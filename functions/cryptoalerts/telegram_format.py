@@ -82,9 +82,20 @@ def _liquidation_lines(d: Mapping[str, Any]) -> list[str]:
 
 
 def _liquidation_details(d: Mapping[str, Any]) -> list[str]:
+    lines = []
+    per_exchange: Mapping[str, Mapping[str, Any]] = d.get("per_exchange") or {}
+    if per_exchange:  # `🏦 Binance 4 · Bybit 3 · OKX 0`, the order the alert lists them in
+        lines.append("🏦 " + " · ".join(f"{exchange_name(name)} {f['count']}" for name, f in per_exchange.items()))
+    sampled = d.get("sampled") or []
+    if sampled:
+        names = " and ".join(exchange_name(str(name)) for name in sampled)
+        verb = "reports" if len(sampled) == 1 else "report"
+        lines.append(f"ℹ️ Lower bound: {names} {verb} at most one liquidation per symbol per second")
+    contributors = [name for name, f in per_exchange.items() if f["count"]] or [str(d["exchange"])]
     return [
+        *lines,
         f"Longs {usd(d['long_usd'])} · Shorts {usd(d['short_usd'])} · Largest {usd(d['largest_usd'])}",
-        f"{exchange_name(str(d['exchange']))} · {_clock(d['first_at'])}–{_clock(d['last_at'])} UTC",
+        f"{' + '.join(exchange_name(n) for n in contributors)} · {_clock(d['first_at'])}–{_clock(d['last_at'])} UTC",
     ]
 
 

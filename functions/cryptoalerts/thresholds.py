@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from cryptoalerts.alert import PRIORITIES
+from cryptoalerts.feeds import LIQUIDATION_FEEDS
 from cryptoalerts.symbols import is_valid_symbol
 
 # The seed's figures. The only place a threshold default is written down.
@@ -37,6 +38,7 @@ DEFAULTS: dict[str, Any] = {
     },
     # Chats besides the alert chat that may use the reactive commands (architecture.md §2.9).
     "commands": {"allowed_chat_ids": []},
+    "feeds": {"liquidations": list(LIQUIDATION_FEEDS)},
 }
 
 # Number of exchanges the OI pipeline watches; `min_exchanges` cannot exceed it.
@@ -117,6 +119,9 @@ class Thresholds:
             priority_share=dict(d["priority_share"]),
         )
         self.allowed_chat_ids: frozenset[int] = frozenset(self.document["commands"]["allowed_chat_ids"])
+        # The liquidation feeds that count, in the order alerts list them (architecture.md §2.4).
+        chosen = set(self.document["feeds"]["liquidations"])
+        self.feeds: tuple[str, ...] = tuple(name for name in LIQUIDATION_FEEDS if name in chosen)
         self._liq: dict[str, LiquidationRule] = {}
         self._oi: dict[str, OiRule] = {}
 
@@ -175,8 +180,8 @@ def effective(stored: Any) -> Thresholds:
     """Validate a stored (possibly partial) document and merge it over the defaults."""
     if not isinstance(stored, Mapping):
         raise InvalidThresholds("(document)", f"must be a JSON object, got {_type_name(stored)}")
-    _check_keys(stored, {"symbols", "liquidation", "oi", "dispatch", "commands"}, "")
-    for section in ("liquidation", "oi", "dispatch", "commands"):
+    _check_keys(stored, {"symbols", "liquidation", "oi", "dispatch", "commands", "feeds"}, "")
+    for section in ("liquidation", "oi", "dispatch", "commands", "feeds"):
         if section in stored and not isinstance(stored[section], Mapping):
             raise InvalidThresholds(section, f"must be an object, got {_type_name(stored[section])}")
     merged = deep_merge(DEFAULTS, stored)
@@ -221,6 +226,18 @@ def _validate(doc: Mapping[str, Any]) -> None:
         raise InvalidThresholds("commands.allowed_chat_ids", f"must be a list of chat ids, got {_type_name(chats)}")
     for i, chat in enumerate(chats):
         _check_number(chat, _CHAT_ID, f"commands.allowed_chat_ids[{i}]")
+
+    feeds = doc["feeds"]
+    _check_keys(feeds, {"liquidations"}, "feeds")
+    chosen = feeds["liquidations"]
+    known = ", ".join(LIQUIDATION_FEEDS)
+    if not isinstance(chosen, list) or not chosen:
+        raise InvalidThresholds("feeds.liquidations", f"must be a non-empty list of {known}")
+    for i, name in enumerate(chosen):
+        if name not in LIQUIDATION_FEEDS:
+            raise InvalidThresholds(f"feeds.liquidations[{i}]", f"{name!r} is not one of {known}")
+    if len(set(chosen)) != len(chosen):
+        raise InvalidThresholds("feeds.liquidations", "lists a feed twice")
 
 
 def _validate_per_symbol(section: Mapping[str, Any], name: str, fields: Mapping[str, _Field]) -> None:

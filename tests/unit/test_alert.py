@@ -121,6 +121,11 @@ def oi_body(**data_changes: Any) -> str:
         (oi_body(per_exchange={"okx": 5}), "data.per_exchange.okx must be an object"),
         (oi_body(per_exchange={"okx": {"before": 1}}), "data.per_exchange.okx.after"),
         (oi_body(confirming=2.5), "data.confirming"),
+        # a cascade's additive per-exchange fields, when present, are checked too
+        (body(data={**CASCADE_DATA, "per_exchange": []}), "data.per_exchange is missing"),
+        (body(data={**CASCADE_DATA, "sampled": []}), "data.per_exchange is missing"),
+        (body(data={**CASCADE_DATA, "per_exchange": {"bybit": {"count": 1}}, "sampled": []}), "per_exchange.bybit.usd"),
+        (body(data={**CASCADE_DATA, "per_exchange": {}, "sampled": "okx"}), "data.sampled"),
     ],
 )
 def test_decode_rejects_what_is_not_a_valid_schema_1_alert(raw: str | bytes, complaint: str) -> None:

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from cryptoalerts import alert, thresholds
-from cryptoalerts.cascade import Cascade, CascadeDetector, DuplicateFilter, Liquidation, to_alert
+from cryptoalerts.cascade import Cascade, CascadeDetector, DuplicateFilter, ExchangeFigures, Liquidation, to_alert
 
 W = 10_000  # window in ms for the rule below
 DEFAULT = {"min_usd": 1000, "cascade_count": 3, "window_s": 10}
@@ -26,8 +26,8 @@ def detector(**liquidation: Any) -> CascadeDetector:
     return CascadeDetector(rule(**liquidation))
 
 
-def liq(t: int, usd: float = 2000, symbol: str = "BTC", long: bool = True) -> Liquidation:
-    return Liquidation(symbol, long, usd, t)
+def liq(t: int, usd: float = 2000, symbol: str = "BTC", long: bool = True, exchange: str = "binance") -> Liquidation:
+    return Liquidation(symbol, long, usd, t, exchange=exchange)
 
 
 def fires(det: CascadeDetector, events: list[Liquidation]) -> list[Cascade]:
@@ -137,6 +137,13 @@ def test_figures_side_priority_and_alert() -> None:
         "largest_usd": 4000,
         "first_at": "1970-01-01T00:00:00.000Z",
         "last_at": "1970-01-01T00:00:00.900Z",
+        # Additive (architecture.md §2.4): every feed of `feeds.liquidations`, zeros included.
+        "per_exchange": {
+            "binance": {"count": 3, "usd": 8500, "long_usd": 7000, "short_usd": 1500},
+            "bybit": {"count": 0, "usd": 0, "long_usd": 0, "short_usd": 0},
+            "okx": {"count": 0, "usd": 0, "long_usd": 0, "short_usd": 0},
+        },
+        "sampled": ["binance"],
     }
 
 
@@ -154,6 +161,68 @@ def test_thresholds_change_live() -> None:
     assert len(fires(det, [liq(3)])) == 1  # the new count (3) applies to the window already seen
     det.thresholds = rule(symbols=("ETH",))
     assert fires(det, [liq(W * 10 + i) for i in range(5)]) == []  # BTC no longer watched
+
+
+# ---------------------------------------------------------------- one detector over all feeds
+def test_a_cascade_split_across_exchanges_fires_only_on_their_sum() -> None:
+    # Count 3: Binance alone has 2, Bybit alone has 1; interleaved event times, out of order across feeds.
+    events = [liq(1000, exchange="binance"), liq(3000, 5000, long=False, exchange="bybit")]
+    det = detector()
+    assert fires(det, events) == []
+    (cascade,) = fires(det, [liq(2000, exchange="binance")])
+    assert (cascade.count, cascade.first_ms, cascade.last_ms, cascade.fired_at_ms) == (3, 1000, 3000, 3000)
+    assert cascade.exchange == "multi"
+    assert cascade.sampled == ["binance"]  # Bybit reports every liquidation; Binance one a second
+    assert cascade.per_exchange == {
+        "binance": ExchangeFigures(2, 4000, 4000, 0),
+        "bybit": ExchangeFigures(1, 5000, 0, 5000),
+        "okx": ExchangeFigures(0, 0, 0, 0),
+    }
+    data = to_alert(cascade).data
+    assert data["exchange"] == "multi" and data["sampled"] == ["binance"]
+    assert data["per_exchange"]["bybit"] == {"count": 1, "usd": 5000, "long_usd": 0, "short_usd": 5000}
+    assert sum(f["count"] for f in data["per_exchange"].values()) == data["count"] == 3
+    assert sum(f["usd"] for f in data["per_exchange"].values()) == data["total_usd"]
+
+
+def test_a_bybit_only_cascade_is_not_sampled_and_names_bybit() -> None:
+    (cascade,) = fires(detector(), [liq(i, exchange="bybit") for i in range(3)])
+    assert (cascade.exchange, cascade.sampled) == ("bybit", [])
+    assert [name for name, f in cascade.per_exchange.items() if f.count] == ["bybit"]
+
+
+def test_per_exchange_lists_exactly_the_enabled_feeds_in_their_order() -> None:
+    doc = {"symbols": ["BTC"], "liquidation": {"BTC": DEFAULT}, "feeds": {"liquidations": ["okx", "bybit"]}}
+    det = CascadeDetector(thresholds.effective(doc))
+    (cascade,) = fires(det, [liq(0, exchange="okx"), liq(1, exchange="okx"), liq(2, exchange="bybit")])
+    assert list(cascade.per_exchange) == ["bybit", "okx"]
+    assert (cascade.exchange, cascade.sampled) == ("multi", ["okx"])
+
+
+def test_a_feed_taken_out_of_the_thresholds_stops_counting_at_once() -> None:
+    det = detector()
+    det.thresholds = thresholds.effective(
+        {"symbols": ["BTC"], "liquidation": {"BTC": DEFAULT}, "feeds": {"liquidations": ["bybit"]}}
+    )
+    assert fires(det, [liq(i, exchange="binance") for i in range(5)]) == []
+    (cascade,) = fires(det, [liq(10 + i, exchange="bybit") for i in range(3)])
+    assert list(cascade.per_exchange) == ["bybit"] and cascade.count == 3
+
+
+def test_merged_windows_match_the_rule_over_interleaved_feeds() -> None:
+    rng = random.Random(7)
+    det = detector()
+    events = []
+    t = 0
+    for _ in range(600):
+        t += rng.choice([0, 1, 400, 2500, 9999, 10_001])
+        events.append(liq(t, symbol=rng.choice(["BTC", "ETH"]), exchange=rng.choice(["binance", "bybit", "okx"])))
+    cascades = fires(det, events)
+    # Same alerts as one feed carrying them all: the feed a liquidation came from never changes the rule.
+    assert [(c.symbol, c.fired_at_ms, c.count) for c in cascades] == oracle(events, det.thresholds)
+    assert any(c.exchange == "multi" for c in cascades)
+    for c in cascades:
+        assert sum(f.count for f in c.per_exchange.values()) == c.count
 
 
 def oracle(events: list[Liquidation], doc: thresholds.Thresholds) -> list[tuple[str, int, int]]:

@@ -32,6 +32,33 @@ def test_liquidation_cascade_keeps_the_seed_lines_first() -> None:
     assert "Binance · 09:37:50–09:38:13 UTC" in lines
 
 
+def test_a_multi_exchange_cascade_adds_per_exchange_figures_and_a_lower_bound_note() -> None:
+    per_exchange = {
+        "binance": {"count": 4, "usd": 700_000.0, "long_usd": 600_000.0, "short_usd": 100_000.0},
+        "bybit": {"count": 3, "usd": 534_567.0, "long_usd": 400_000.0, "short_usd": 134_567.0},
+        "okx": {"count": 0, "usd": 0.0, "long_usd": 0.0, "short_usd": 0.0},
+    }
+    lines = format_alert(cascade(exchange="multi", per_exchange=per_exchange, sampled=["binance"])).splitlines()
+    assert lines[:5] == [
+        "🚨 BTC LIQUIDATION CASCADE",
+        "⚡ 7 liquidations in 30 seconds",
+        "💰 Total: $1.2M liquidated",
+        "📉 5 longs, 2 shorts",
+        "⚠️ Potential price impact expected",
+    ]
+    assert "🏦 Binance 4 · Bybit 3 · OKX 0" in lines
+    assert "ℹ️ Lower bound: Binance reports at most one liquidation per symbol per second" in lines
+    assert "Binance + Bybit · 09:37:50–09:38:13 UTC" in lines
+    both = format_alert(cascade(exchange="multi", per_exchange=per_exchange, sampled=["binance", "okx"]))
+    assert "ℹ️ Lower bound: Binance and OKX report at most one liquidation per symbol per second" in both
+
+
+def test_a_bybit_only_cascade_has_no_lower_bound_note() -> None:
+    per_exchange = {"bybit": {"count": 7, "usd": 1_234_567.0, "long_usd": 1e6, "short_usd": 234_567.0}}
+    text = format_alert(cascade(exchange="bybit", per_exchange=per_exchange, sampled=[]))
+    assert "🏦 Bybit 7" in text.splitlines() and "Lower bound" not in text
+
+
 def test_oi_explosion_keeps_the_seed_lines_first() -> None:
     lines = format_alert(oi()).splitlines()
     assert lines[:5] == [

@@ -57,6 +57,11 @@ def test_a_symbol_without_an_entry_uses_the_section_default() -> None:
     assert t.liquidation("币安人生").min_usd == 25000
 
 
+def test_feeds_default_to_all_three_and_a_choice_keeps_their_canonical_order() -> None:
+    assert thresholds.defaults().feeds == ("binance", "bybit", "okx")
+    assert parse(json.dumps({"feeds": {"liquidations": ["okx", "binance"]}})).feeds == ("binance", "okx")
+
+
 def test_deep_merge_replaces_lists_whole_merges_objects_and_leaves_its_inputs_alone() -> None:
     base = {"symbols": ["A", "B"], "s": {"x": 1, "y": {"z": 2}}}
     merged = deep_merge(base, {"symbols": ["C"], "s": {"y": {"w": 3}}})
@@ -112,6 +117,14 @@ INVALID: list[tuple[str, str]] = [
     ('{"dispatch": {"priority_share": {"LOW": 1.5}}}', "dispatch.priority_share.LOW"),
     ('{"dispatch": {"priority_share": {"MEDIUM": 0}}}', "dispatch.priority_share.MEDIUM"),
     ('{"dispatch": {"priority_share": {"HIGH": "all"}}}', "dispatch.priority_share.HIGH"),
+    # feeds.liquidations: a non-empty list of known feeds, each once
+    ('{"feeds": []}', "feeds"),
+    ('{"feeds": {"trades": ["binance"]}}', "feeds.trades"),
+    ('{"feeds": {"liquidations": []}}', "feeds.liquidations"),
+    ('{"feeds": {"liquidations": "bybit"}}', "feeds.liquidations"),
+    ('{"feeds": {"liquidations": ["bybit", "kraken"]}}', "feeds.liquidations[1]"),
+    ('{"feeds": {"liquidations": ["Binance"]}}', "feeds.liquidations[0]"),
+    ('{"feeds": {"liquidations": ["okx", "okx"]}}', "feeds.liquidations"),
 ]
 
 
