@@ -1,8 +1,8 @@
-"""Binance USD-M `forceOrder` frames to Liquidation records.
+"""What every feed's parser shares: the error a frame is counted under, and the checks of a value.
 
-A frame is `{"e":"forceOrder","E":ms,"o":{"s":"BTCUSDT","S":"SELL","ap":"...","z":"...","T":ms,...}}`,
-plain (raw stream) or wrapped as `{"stream": ..., "data": <frame>}` (combined stream). Unknown fields
-are ignored. Anything else raises FrameError with a short `kind` the listener counts and logs once.
+A frame that is not a usable liquidation raises FrameError with a short `kind` (not_json,
+wrong_type, bad_value, ...) that the feed counts and logs once per kind. Exchanges send numbers as
+strings; a JSON number is accepted too, a boolean is not.
 """
 
 from __future__ import annotations
@@ -11,17 +11,12 @@ import json
 import math
 from typing import Any
 
-from cryptoalerts.cascade import Liquidation
-from cryptoalerts.symbols import normalise
-
-# A real frame is about 250 bytes; anything this large is not one and is not worth decoding.
+# A real frame is a few hundred bytes; anything this large is not one and is not worth decoding.
 MAX_FRAME_CHARS = 64 * 1024
-EVENT = "forceOrder"
-# No single liquidation comes near this; a larger product of ap and z is a corrupt frame.
+# No single liquidation comes near this; a larger notional is a corrupt frame.
 MAX_NOTIONAL_USD = 1e12
 # Event times are kept as uint32 seconds (history.py): good until 2106.
 MAX_TIME_MS = 2**32 * 1000
-_SIDES = {"SELL": True, "BUY": False}  # SELL closes a long (a long was liquidated)
 _decode = json.JSONDecoder().decode
 
 
@@ -33,72 +28,66 @@ class FrameError(ValueError):
         self.kind = kind
 
 
-def parse(message: str | bytes) -> Liquidation:
-    """One WebSocket message to a Liquidation, or FrameError."""
-    if not isinstance(message, str):
-        raise FrameError("binary", f"{len(message)} bytes")
+def check_size(message: str | bytes) -> None:
     if len(message) > MAX_FRAME_CHARS:
         raise FrameError("too_large", f"{len(message)} characters")
+
+
+def decode_object(message: str | bytes) -> dict[str, Any]:
+    """The standard library's reading of a frame that must be a JSON object (the exact, slower path)."""
     try:
-        frame = _decode(message)
-    except (ValueError, RecursionError):
+        frame = _decode(message if isinstance(message, str) else message.decode())
+    except (ValueError, RecursionError):  # UnicodeDecodeError is a ValueError
         raise FrameError("not_json") from None
     if type(frame) is not dict:
         raise FrameError("not_object")
-    if "data" in frame and "stream" in frame:
-        frame = frame["data"]
-        if type(frame) is not dict:
-            raise FrameError("not_object", "stream envelope without an object in data")
-    event = frame.get("e")
-    if event != EVENT:
-        raise FrameError("missing_field", "e") if event is None else FrameError("other_event", str(event)[:40])
-    order = frame.get("o")
-    if type(order) is not dict:
-        raise FrameError("missing_field" if order is None else "wrong_type", "o")
-
-    contract = _field(order, "s", str)
-    side = _field(order, "S", str)
-    is_long = _SIDES.get(side)
-    if is_long is None:
-        raise FrameError("bad_value", "S")
-    ap_raw = order.get("ap")
-    z_raw = order.get("z")
-    price = _number(ap_raw, "ap")
-    qty = _number(z_raw, "z")
-    time_ms = order.get("T")
-    if type(time_ms) is not int:
-        raise FrameError("missing_field" if time_ms is None else "wrong_type", "T")
-    if not 0 < time_ms < MAX_TIME_MS:
-        raise FrameError("bad_value", "T")
-    usd = price * qty
-    if usd > MAX_NOTIONAL_USD:
-        raise FrameError("bad_value", "ap x z")
-    symbol = normalise(contract)
-    if symbol is None:
-        raise FrameError("unsupported_symbol", contract[:40])
-    return Liquidation(symbol, is_long, usd, time_ms, (contract, time_ms, side, z_raw, ap_raw))
+    return frame
 
 
-def _field(order: dict[str, Any], name: str, kind: type) -> Any:
-    value = order.get(name)
-    if type(value) is not kind:
-        raise FrameError("missing_field" if value is None else "wrong_type", name)
+def missing_or_wrong(value: Any, name: str) -> FrameError:
+    return FrameError("missing_field" if value is None else "wrong_type", name)
+
+
+def text_field(obj: dict[str, Any], name: str) -> str:
+    """A non-empty string field."""
+    value = obj.get(name)
+    if type(value) is not str:
+        raise missing_or_wrong(value, name)
     if not value:
         raise FrameError("bad_value", name)
     return value
 
 
-def _number(value: Any, name: str) -> float:
-    """Binance sends numbers as strings; a JSON number is accepted too, a boolean is not."""
+def number(value: Any, name: str) -> float:
+    """A finite, non-negative number sent as a string (or a JSON number)."""
     if type(value) is str:
         try:
-            number = float(value)
+            result = float(value)
         except ValueError:
             raise FrameError("bad_value", name) from None
     elif type(value) is float or type(value) is int:
-        number = float(value)
+        result = float(value)
     else:
-        raise FrameError("missing_field" if value is None else "wrong_type", name)
-    if not math.isfinite(number) or number < 0:
+        raise missing_or_wrong(value, name)
+    if not math.isfinite(result) or result < 0:
         raise FrameError("bad_value", name)
-    return number
+    return result
+
+
+def event_time(value: Any, name: str) -> int:
+    """Epoch milliseconds as a JSON integer."""
+    if type(value) is not int:
+        raise missing_or_wrong(value, name)
+    return check_time(value, name)
+
+
+def check_time(time_ms: int, name: str) -> int:
+    if not 0 < time_ms < MAX_TIME_MS:
+        raise FrameError("bad_value", name)
+    return time_ms
+
+
+def notional(usd: float, what: str) -> float:
+    if usd > MAX_NOTIONAL_USD:
+        raise FrameError("bad_value", what)
+    return usd

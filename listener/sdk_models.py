@@ -19,7 +19,7 @@ from typing import Any
 
 MODELS_DIR = Path(__file__).resolve().parent / "models"
 OPERATIONS: dict[str, tuple[str, ...]] = {
-    "sqs": ("SendMessage",),  # listener.sqs
+    "sqs": ("SendMessageBatch",),  # listener.sqs
     "ssm": ("GetParameter",),  # thresholds through Powertools Parameters
 }
 

@@ -26,14 +26,27 @@ KNOBS: dict[str, str] = {
     "LISTENER_SEND_RETRY_CAP_S": "send_retry_cap_s",
     "LISTENER_FLUSH_TIMEOUT_S": "flush_timeout_s",
     "LISTENER_HISTORY_CAPACITY": "history_capacity",
+    "LISTENER_SEND_BATCH": "send_batch",
+    "LISTENER_SENDS_IN_FLIGHT": "sends_in_flight",
+    "LISTENER_INSTRUMENTS_REFRESH_S": "instruments_refresh_s",
+    "LISTENER_BYBIT_PING_S": "bybit_ping_s",
+    "LISTENER_OKX_QUIET_PING_S": "okx_quiet_ping_s",
 }
+# `python -m listener --record DIR` or this variable: record every raw frame (listener/record.py).
+RECORD_DIR = "LISTENER_RECORD_DIR"
 
 
 @dataclass(frozen=True)
 class Settings:
-    ws_url: str
+    ws_url: str  # Binance's (BINANCE_FUTURES_WS_URL)
     queue_url: str
     thresholds_parameter: str
+    bybit_ws_url: str = config.DEFAULTS[config.BYBIT_WS_URL]
+    okx_ws_url: str = config.DEFAULTS[config.OKX_WS_URL]
+    # Instruments: Bybit's list of linear perpetuals, OKX's contract sizes.
+    bybit_rest_url: str = config.DEFAULTS[config.BYBIT_REST_URL]
+    okx_rest_url: str = config.DEFAULTS[config.OKX_REST_URL]
+    record_dir: str | None = None
     health_port: int = int(config.DEFAULTS[config.HEALTH_PORT])
     health_host: str = "0.0.0.0"
     # Data-silence watchdog: the all-market stream is never quiet for 10 minutes.
@@ -53,6 +66,14 @@ class Settings:
     # Below the task definition's stopTimeout (30 s), so the process exits on its own after SIGTERM.
     flush_timeout_s: float = 20.0
     history_capacity: int = 4096
+    # SQS SendMessageBatch takes at most 10 messages; several calls in flight keep a storm moving.
+    send_batch: int = 10
+    sends_in_flight: int = 4
+    # New listings are watched within the hour; contract sizes follow OKX's changes as fast.
+    instruments_refresh_s: float = 3600.0
+    # Bybit asks for {"op":"ping"} every 20 s; OKX cuts a connection quiet for 30 s, so ping at 25 s.
+    bybit_ping_s: float = 20.0
+    okx_quiet_ping_s: float = 25.0
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -62,6 +83,11 @@ class Settings:
             "queue_url": config.get(config.ALERT_QUEUE_URL),
             "thresholds_parameter": config.get(config.THRESHOLDS_PARAMETER),
             "health_port": _number(config.HEALTH_PORT, config.get(config.HEALTH_PORT), int),
+            "bybit_ws_url": config.get(config.BYBIT_WS_URL),
+            "okx_ws_url": config.get(config.OKX_WS_URL),
+            "bybit_rest_url": config.get(config.BYBIT_REST_URL),
+            "okx_rest_url": config.get(config.OKX_REST_URL),
+            "record_dir": os.environ.get(RECORD_DIR) or None,
         }
         integer_fields = {f.name for f in fields(cls) if f.type in (int, "int")}
         for name, field_name in KNOBS.items():

@@ -1,21 +1,29 @@
-"""Sends alert bodies to the alert queue (blocking boto3; the outbox calls it on its own thread)."""
+"""Sends alerts to the alert queue with SendMessageBatch (blocking boto3; the outbox calls it on its threads)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Sequence
 
 import boto3
 from botocore.config import Config
 
+from listener.outbox import Pending, SendBatch
+
 # One attempt per call with short timeouts: the outbox owns retry and backoff, so a dead endpoint
-# costs seconds, not botocore's own retry sequence on top of ours.
-_CONFIG = Config(retries={"total_max_attempts": 1}, connect_timeout=2, read_timeout=5)
+# costs seconds, not botocore's own retry sequence on top of ours. A connection per call in flight.
+_CONFIG = Config(retries={"total_max_attempts": 1}, connect_timeout=2, read_timeout=5, max_pool_connections=16)
 
 
-def sender(queue_url: str, session: boto3.session.Session | None = None) -> Callable[[str], object]:
+def batch_sender(queue_url: str, session: boto3.session.Session | None = None) -> SendBatch:
     client = (session or boto3.session.Session()).client("sqs", config=_CONFIG)
 
-    def send(body: str) -> object:
-        return client.send_message(QueueUrl=queue_url, MessageBody=body)
+    def send_batch(items: Sequence[Pending]) -> list[tuple[Pending, str]]:
+        # Entry ids only need to be unique within the call (alert ids contain ':', which SQS refuses).
+        entries = [{"Id": str(i), "MessageBody": item.body} for i, item in enumerate(items)]
+        answer = client.send_message_batch(QueueUrl=queue_url, Entries=entries)  # type: ignore[arg-type]
+        return [
+            (items[int(failed["Id"])], f"{failed.get('Code', '?')}: {failed.get('Message', '')}")
+            for failed in answer.get("Failed", [])
+        ]
 
-    return send
+    return send_batch

@@ -1,15 +1,20 @@
-"""The WebSocket connection lifecycle (architecture.md §3).
+"""The WebSocket connection lifecycle every feed shares (architecture.md §3).
 
-Keeps one connection to the liquidation stream open around the clock:
-- keepalive pings (the websockets library closes a connection whose pong does not come back);
+Keeps one connection to a feed's stream open around the clock:
+- keepalive pings (the websockets library closes a connection whose pong does not come back), and
+  the feed's own application-level keepalive (`keepalive(link)`, e.g. Bybit's `{"op":"ping"}`);
+- on every new connection the feed's `on_open(link)` first (its subscriptions); a failure there
+  counts as a failed connect;
 - reconnect with exponential backoff and full jitter: first retry within `base_s`, delays capped at
   `cap_s`, the sequence reset once a connection has stayed up for `stable_s`;
-- a data-silence watchdog: no message for `silence_s` closes the connection (then reconnect);
-- a proactive reconnect `rotate_after_s` after opening (Binance cuts every connection at 24 h): the
-  new connection is opened and read for `overlap_s` before the old one is closed, so nothing is
-  missed; the repeats the overlap delivers are dropped by the caller's duplicate filter.
+- a data-silence watchdog: no data frame for `silence_s` closes the connection (then reconnect);
+- a proactive reconnect `rotate_after_s` after opening (Binance cuts every connection at 24 h), or
+  when the feed asks for one (`rotate()`, OKX's upgrade notice): the new connection is opened and
+  read for `overlap_s` before the old one is closed, so nothing is missed; the repeats the overlap
+  delivers are dropped by the feed's duplicate filter.
 
-Messages go to `on_message(message, received_at)` in arrival order; it must not block.
+Frames go to `on_frame(payload, is_text, received_at)` in arrival order (listener/connection.py);
+it must not block.
 """
 
 from __future__ import annotations
@@ -18,21 +23,19 @@ import asyncio
 import contextlib
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from websockets.asyncio.client import ClientConnection, connect
-from websockets.exceptions import ConnectionClosed
-from websockets.frames import Opcode
+from websockets.asyncio.client import connect
 
+from listener.connection import FeedConnection, OnFrame
 from listener.log import logger
 
-OnMessage = Callable[[str | bytes, float], None]
-
-# Binance frames are ~250 bytes; a message above this closes the connection (websockets' limit).
+# Exchange frames are a few hundred bytes (a Bybit batch a few KiB); anything above this is refused.
 MAX_MESSAGE_BYTES = 1 << 20
 _CLOSE_TIMEOUT_S = 2.0
+_OPEN_HOOK_TIMEOUT_S = 10.0
 
 
 class Backoff:
@@ -62,45 +65,56 @@ class Backoff:
             self.attempt = 0
 
 
-class _TrackedConnection(ClientConnection):
-    """Notes when a ping or pong arrived: proof of life on a quiet but healthy connection."""
-
-    last_control: float = 0.0
-
-    def process_event(self, event: Any) -> None:
-        opcode = getattr(event, "opcode", None)  # the handshake's Response comes through here too
-        if opcode is Opcode.PING or opcode is Opcode.PONG:
-            self.last_control = time.monotonic()
-        super().process_event(event)
-
-
 @dataclass(eq=False)
-class _Conn:
-    ws: _TrackedConnection
+class Link:
+    """One open connection, as a feed's hooks see it."""
+
+    ws: FeedConnection
     number: int
     opened_at: float
     rotate_at: float
-    last_data: float
     reader: asyncio.Task[None] | None = None
-    watchdog: asyncio.Task[None] | None = None
-    end_reason: str = field(default="")
+    tasks: list[asyncio.Task[None]] = field(default_factory=list)
+    end_reason: str = ""
+
+    async def send(self, text: str) -> None:
+        await self.ws.send(text)
+
+    @property
+    def last_data(self) -> float:
+        """Monotonic time of the newest data frame, or of the opening."""
+        return max(self.ws.last_data, self.opened_at)
+
+    @property
+    def last_message(self) -> float:
+        """Monotonic time of the newest frame of any kind (data, reply, ping, pong), or of the opening."""
+        return max(self.ws.last_data, self.ws.last_reply, self.ws.last_control, self.opened_at)
+
+
+Hook = Callable[[Link], Awaitable[None]]
 
 
 class Stream:
     def __init__(
         self,
         url: str,
-        on_message: OnMessage,
+        on_frame: OnFrame,
         *,
+        name: str = "stream",
+        on_open: Hook | None = None,
+        keepalive: Hook | None = None,
         backoff: Backoff | None = None,
         silence_s: float = 600.0,
-        rotate_after_s: float = 23 * 3600.0,
+        rotate_after_s: float | None = 23 * 3600.0,
         overlap_s: float = 5.0,
         ping_interval_s: float = 20.0,
         open_timeout_s: float = 10.0,
     ) -> None:
         self.url = url
-        self._on_message = on_message
+        self.name = name
+        self._on_frame = on_frame
+        self._on_open = on_open
+        self._keepalive = keepalive
         self.backoff = backoff or Backoff()
         self.silence_s = silence_s
         self.rotate_after_s = rotate_after_s
@@ -114,23 +128,39 @@ class Stream:
         self.rotations = 0
         self.silences = 0
         self.connect_failures = 0
-        self.last_message_at: float | None = None  # monotonic
-        self._open: set[_Conn] = set()
+        self._last_data_closed: float | None = None  # newest data frame of connections now closed
+        self._open: set[Link] = set()
+        self._rotate_now = asyncio.Event()
 
     # ---------------------------------------------------------------- observations
     @property
     def connected(self) -> bool:
         return bool(self._open)
 
+    @property
+    def last_message_at(self) -> float | None:
+        """Monotonic time of the newest data frame on any connection so far (None before the first)."""
+        times = [link.ws.last_data for link in self._open if link.ws.last_data]
+        if self._last_data_closed is not None:
+            times.append(self._last_data_closed)
+        return max(times) if times else None
+
     def last_sign_of_life(self) -> float | None:
-        """Monotonic time of the newest message, ping or pong on an open connection (or its opening)."""
-        times = [max(c.last_data, c.ws.last_control) for c in self._open]
+        """Monotonic time of the newest frame, ping or pong on an open connection (or its opening)."""
+        times = [link.last_message for link in self._open]
         return max(times) if times else None
 
     def fresh(self, now: float | None = None) -> bool:
         """Connected, and data or a ping arrived within the silence limit."""
         last = self.last_sign_of_life()
         return last is not None and (time.monotonic() if now is None else now) - last <= self.silence_s
+
+    def links(self) -> list[Link]:
+        return sorted(self._open, key=lambda link: link.number)
+
+    def rotate(self) -> None:
+        """Move to a new connection now (overlapping the old one), e.g. on an exchange's upgrade notice."""
+        self._rotate_now.set()
 
     def _set_state(self, state: str) -> None:
         if state != self.state:
@@ -141,38 +171,55 @@ class Stream:
     async def run(self, stop: asyncio.Event) -> None:
         """Hold a connection until `stop` is set."""
         stopping = asyncio.ensure_future(stop.wait())
-        conn: _Conn | None = None
+        rotating: asyncio.Future[Any] | None = None
+        link: Link | None = None
         try:
             while not stop.is_set():
-                if conn is None:
-                    conn = await self._connect_with_backoff(stop, stopping, retry=self.connections_opened > 0)
-                    if conn is None:
+                if link is None:
+                    link = await self._connect_with_backoff(stop, stopping, retry=self.connections_opened > 0)
+                    if link is None:
                         break
-                timeout = max(0.0, conn.rotate_at - time.monotonic())
-                assert conn.reader is not None
-                await asyncio.wait({conn.reader, stopping}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+                if rotating is None or rotating.done():
+                    rotating = asyncio.ensure_future(self._rotate_now.wait())
+                timeout = max(0.0, link.rotate_at - time.monotonic())
+                assert link.reader is not None
+                await asyncio.wait(
+                    {link.reader, stopping, rotating}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED
+                )
                 if stop.is_set():
                     break
-                if conn.reader.done():
-                    uptime = time.monotonic() - conn.opened_at
+                if link.reader.done():
+                    uptime = time.monotonic() - link.opened_at
                     self.backoff.connection_ended(uptime)
                     logger.warning(
                         "stream connection lost; reconnecting",
-                        extra={"connection": conn.number, "reason": conn.end_reason, "uptime_s": round(uptime, 1)},
+                        extra={
+                            "stream": self.name,
+                            "connection": link.number,
+                            "reason": link.end_reason,
+                            "uptime_s": round(uptime, 1),
+                        },
                     )
-                    await self._discard(conn)
-                    conn = None
+                    await self._discard(link)
+                    link = None
                     continue
-                conn = await self._rotate(conn, stop, stopping)
+                if time.monotonic() >= link.rotate_at or self._rotate_now.is_set():
+                    self._rotate_now.clear()
+                    link = await self._rotate(link, stopping)
         finally:
             stopping.cancel()
-            for c in list(self._open):
-                await self._discard(c)
-            if conn is not None:
-                await self._discard(conn)
+            if rotating is not None:
+                rotating.cancel()
+            for open_link in list(self._open):
+                await self._discard(open_link)
+            if link is not None:
+                await self._discard(link)
             self._set_state("stopped")
 
-    async def _rotate(self, old: _Conn, stop: asyncio.Event, stopping: asyncio.Future[Any]) -> _Conn:
+    def _rotate_deadline(self, now: float) -> float:
+        return now + self.rotate_after_s if self.rotate_after_s else float("inf")
+
+    async def _rotate(self, old: Link, stopping: asyncio.Future[Any]) -> Link:
         """Open the successor, read both for `overlap_s`, then close the old one."""
         new = await self._open_connection()
         if new is None:
@@ -181,7 +228,7 @@ class Stream:
         self.rotations += 1
         logger.info(
             "proactive reconnect: new connection up, closing the old one after the overlap",
-            extra={"old": old.number, "new": new.number, "overlap_s": self.overlap_s},
+            extra={"stream": self.name, "old": old.number, "new": new.number, "overlap_s": self.overlap_s},
         )
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(asyncio.shield(stopping), self.overlap_s)
@@ -190,7 +237,7 @@ class Stream:
 
     async def _connect_with_backoff(
         self, stop: asyncio.Event, stopping: asyncio.Future[Any], retry: bool
-    ) -> _Conn | None:
+    ) -> Link | None:
         while not stop.is_set():
             if retry:
                 delay = self.backoff.next_delay()
@@ -200,16 +247,21 @@ class Stream:
                 if stop.is_set():
                     return None
             retry = True
-            conn = await self._open_connection()
-            if conn is not None:
+            link = await self._open_connection()
+            if link is not None:
                 if self.connections_opened > 1:
                     self.reconnects += 1
-                return conn
+                return link
         return None
 
-    async def _open_connection(self) -> _Conn | None:
+    async def _open_connection(self) -> Link | None:
         if not self._open:
             self._set_state("connecting")
+        on_frame = self._on_frame
+
+        def factory(*args: Any, **kwargs: Any) -> FeedConnection:
+            return FeedConnection(*args, on_frame=on_frame, max_frame_bytes=MAX_MESSAGE_BYTES, **kwargs)
+
         try:
             ws = await connect(
                 self.url,
@@ -218,78 +270,92 @@ class Stream:
                 ping_timeout=self.ping_interval_s,
                 close_timeout=_CLOSE_TIMEOUT_S,
                 max_size=MAX_MESSAGE_BYTES,
-                create_connection=_TrackedConnection,
+                compression=None,  # exchanges' frames are small; inflating them costs more than it saves
+                create_connection=factory,  # type: ignore[arg-type]
             )
         except Exception as exc:  # refused, reset, DNS, TLS, handshake rejected, timeout
-            self.connect_failures += 1
-            logger.warning(
-                "stream connect failed",
-                extra={"url": self.url, "error": f"{type(exc).__name__}: {exc}"[:300], "attempt": self.backoff.attempt},
-            )
+            self._connect_failed(exc)
             return None
-        assert isinstance(ws, _TrackedConnection)
+        assert isinstance(ws, FeedConnection)
         now = time.monotonic()
         self.connections_opened += 1
-        conn = _Conn(
-            ws=ws,
-            number=self.connections_opened,
-            opened_at=now,
-            rotate_at=now + self.rotate_after_s,
-            last_data=now,
-        )
-        conn.reader = asyncio.create_task(self._read(conn), name=f"stream-read-{conn.number}")
-        conn.watchdog = asyncio.create_task(self._watch(conn), name=f"stream-watchdog-{conn.number}")
-        self._open.add(conn)
+        link = Link(ws=ws, number=self.connections_opened, opened_at=now, rotate_at=self._rotate_deadline(now))
+        if self._on_open is not None:
+            try:
+                await asyncio.wait_for(self._on_open(link), _OPEN_HOOK_TIMEOUT_S)
+            except Exception as exc:  # the subscription could not be sent: this connection is no use
+                with contextlib.suppress(Exception):
+                    await ws.close()
+                self._connect_failed(exc)
+                return None
+        link.reader = asyncio.create_task(self._read(link), name=f"{self.name}-read-{link.number}")
+        link.tasks.append(asyncio.create_task(self._watch(link), name=f"{self.name}-watchdog-{link.number}"))
+        if self._keepalive is not None:
+            link.tasks.append(asyncio.create_task(self._keep(link), name=f"{self.name}-keepalive-{link.number}"))
+        self._open.add(link)
         self._set_state("connected")
-        logger.info("stream connected", extra={"url": self.url, "connection": conn.number})
-        return conn
+        logger.info("stream connected", extra={"stream": self.name, "url": self.url, "connection": link.number})
+        return link
 
-    async def _read(self, conn: _Conn) -> None:
-        on_message = self._on_message
-        clock = time.perf_counter
+    def _connect_failed(self, exc: BaseException) -> None:
+        self.connect_failures += 1
+        logger.warning(
+            "stream connect failed",
+            extra={
+                "stream": self.name,
+                "url": self.url,
+                "error": f"{type(exc).__name__}: {exc}"[:300],
+                "attempt": self.backoff.attempt,
+            },
+        )
+
+    async def _read(self, link: Link) -> None:
+        """Frames are handled as they arrive (FeedConnection); this waits for the connection's end."""
+        await link.ws.wait_closed()
+        code = link.ws.close_code
+        link.end_reason = link.end_reason or (
+            f"closed by server (code {code})" if code is not None else "connection lost without a close frame"
+        )
+
+    async def _keep(self, link: Link) -> None:
+        assert self._keepalive is not None
         try:
-            async for message in conn.ws:
-                received_at = clock()
-                conn.last_data = self.last_message_at = time.monotonic()
-                try:
-                    on_message(message, received_at)
-                except Exception:  # a bug in handling one frame must not end the stream
-                    logger.exception("message handler failed; frame skipped")
-            conn.end_reason = conn.end_reason or f"closed by server ({_close_text(conn.ws)})"
-        except ConnectionClosed as exc:
-            conn.end_reason = conn.end_reason or f"connection closed ({exc})"
-        except Exception as exc:
-            conn.end_reason = conn.end_reason or f"{type(exc).__name__}: {exc}"
+            await self._keepalive(link)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # a keepalive that cannot send means the connection is gone
+            link.end_reason = link.end_reason or f"keepalive failed: {type(exc).__name__}: {exc}"[:300]
+            with contextlib.suppress(Exception):
+                await link.ws.close(code=1011, reason="keepalive failed")
 
-    async def _watch(self, conn: _Conn) -> None:
-        """Close a connection that has carried no data for `silence_s` (pings alone don't count)."""
+    async def _watch(self, link: Link) -> None:
+        """Close a connection that has carried no data for `silence_s` (pings and pongs don't count)."""
         check_every = min(max(self.silence_s / 10, 0.05), 5.0)
         while True:
             await asyncio.sleep(check_every)
-            silent_for = time.monotonic() - conn.last_data
+            silent_for = time.monotonic() - link.last_data
             if silent_for > self.silence_s:
                 self.silences += 1
-                conn.end_reason = f"no data for {silent_for:.1f} s"
+                link.end_reason = f"no data for {silent_for:.1f} s"
                 logger.warning(
-                    "stream silent; reconnecting", extra={"connection": conn.number, "silent_s": round(silent_for, 1)}
+                    "stream silent; reconnecting",
+                    extra={"stream": self.name, "connection": link.number, "silent_s": round(silent_for, 1)},
                 )
-                await conn.ws.close(code=1000, reason="data silence")
+                await link.ws.close(code=1000, reason="data silence")
                 return
 
-    async def _discard(self, conn: _Conn) -> None:
-        self._open.discard(conn)
-        if conn.watchdog is not None:
-            conn.watchdog.cancel()
+    async def _discard(self, link: Link) -> None:
+        if link in self._open and link.ws.last_data:
+            last = link.ws.last_data
+            self._last_data_closed = max(last, self._last_data_closed or last)
+        self._open.discard(link)
+        for task in link.tasks:
+            task.cancel()
         with contextlib.suppress(Exception):
-            await conn.ws.close()
-        if conn.reader is not None and not conn.reader.done():
-            conn.reader.cancel()
+            await link.ws.close()
+        if link.reader is not None and not link.reader.done():
+            link.reader.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
-                await conn.reader
+                await link.reader
         if not self._open and self.state == "connected":
             self._set_state("waiting")
-
-
-def _close_text(ws: ClientConnection) -> str:
-    code = ws.close_code
-    return f"code {code}" if code is not None else "no close frame"

@@ -20,11 +20,15 @@ from infra.fakes.binance_ws import FakeBinanceWS
 from infra.local.aws_resources import Stack
 from listener.service import Listener
 from listener.settings import Settings
-from listener.sqs import sender
+from listener.sqs import batch_sender
 from listener.thresholds import source
 
 # The start of the real recording (2025-10-22T09:36:42Z): scripted cascades use nearby times.
 T0 = 1_761_125_802_000
+# Where a feed the test does not serve is pointed: a closed local port, refused at once (no test
+# reaches a real exchange).
+NOWHERE_WS = "ws://127.0.0.1:9/"
+NOWHERE_HTTP = "http://127.0.0.1:9"
 
 FAST = {
     "health_host": "127.0.0.1",
@@ -47,6 +51,10 @@ def settings_for(stack: Stack, ws_url: str, **overrides: Any) -> Settings:
         ws_url=ws_url,
         queue_url=stack.refs["AlertQueue"],
         thresholds_parameter=stack.refs["ThresholdsParameter"],
+        bybit_ws_url=NOWHERE_WS,
+        okx_ws_url=NOWHERE_WS,
+        bybit_rest_url=NOWHERE_HTTP,
+        okx_rest_url=NOWHERE_HTTP,
     )
     return replace(base, **{**FAST, **overrides})
 
@@ -70,7 +78,7 @@ class Running:
 
 @contextlib.asynccontextmanager
 async def running_listener(settings: Settings) -> AsyncIterator[Running]:
-    listener = Listener(settings, source(settings), sender(settings.queue_url))
+    listener = Listener(settings, source(settings), batch_sender(settings.queue_url))
     stop = asyncio.Event()
     task = asyncio.create_task(listener.run(stop))
     try:

@@ -8,6 +8,8 @@ BINANCE_FUTURES_WS_URL = "BINANCE_FUTURES_WS_URL"
 BINANCE_FUTURES_REST_URL = "BINANCE_FUTURES_REST_URL"
 BYBIT_REST_URL = "BYBIT_REST_URL"
 OKX_REST_URL = "OKX_REST_URL"
+BYBIT_WS_URL = "BYBIT_WS_URL"
+OKX_WS_URL = "OKX_WS_URL"
 TELEGRAM_API_URL = "TELEGRAM_API_URL"
 HEALTH_PORT = "HEALTH_PORT"
 ALERT_QUEUE_URL = "ALERT_QUEUE_URL"
@@ -33,6 +35,8 @@ DEFAULTS: dict[str, str] = {
     BINANCE_FUTURES_REST_URL: "https://fapi.binance.com",
     BYBIT_REST_URL: "https://api.bybit.com",
     OKX_REST_URL: "https://www.okx.com",
+    BYBIT_WS_URL: "wss://stream.bybit.com/v5/public/linear",
+    OKX_WS_URL: "wss://ws.okx.com:8443/ws/v5/public",
     TELEGRAM_API_URL: "https://api.telegram.org",
     HEALTH_PORT: "8080",
 }

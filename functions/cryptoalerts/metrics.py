@@ -21,6 +21,10 @@ OUTBOX_DEPTH = "OutboxDepth"
 OUTBOX_DROPPED = "OutboxDropped"
 ALERT_SEND_FAILURES = "AlertSendFailures"
 DUPLICATE_FRAMES = "DuplicateFrames"
+# 1 while a feed in `feeds.liquidations` has no fresh connection, 0 otherwise (dimension `exchange`;
+# Frames, MalformedFrames, QualifyingLiquidations, Reconnects and SecondsSinceLastFrame are emitted
+# per exchange too, besides their listener-wide figures).
+FEED_DOWN = "FeedDown"
 # OI pipeline
 OI_SNAPSHOT_OK = "OiSnapshotOk"
 OI_SNAPSHOT_FAILED = "OiSnapshotFailed"

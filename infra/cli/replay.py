@@ -25,7 +25,8 @@ from cryptoalerts import alert, oi
 from cryptoalerts.cascade import CascadeDetector, DuplicateFilter, to_alert
 from cryptoalerts.thresholds import OI_EXCHANGE_COUNT, Thresholds
 from cryptoalerts.timeutil import MINUTE_MS, floor_minute, iso_ms, parse_iso, to_epoch_ms
-from listener.parse import FrameError, parse
+from listener.feeds.binance import parse
+from listener.parse import FrameError
 
 LIQUIDATION_COLUMNS = ("timestamp", "symbol", "side", "avg_price", "filled_qty")
 SNAPSHOT_COLUMNS = ("timestamp", "exchange", "symbol", "oi", "mark_price")

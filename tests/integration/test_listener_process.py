@@ -138,5 +138,12 @@ async def test_sigterm_flushes_the_outbox_and_exits_0(stack, aws_env, sqs_down_a
     assert {"Frames", "QualifyingLiquidations", "Cascades", "ListenerConnected", "OutboxDepth"} <= declared
     assert {"AlertsProduced"} <= declared
     assert all(d["Namespace"] == "CryptoAlerts" for r in emf for d in r["_aws"]["CloudWatchMetrics"])
-    # Counters are deltas per flush (Powertools writes a value list); together they add up.
-    assert sum(sum(r["Frames"]) if isinstance(r["Frames"], list) else r["Frames"] for r in emf if "Frames" in r) == 5
+    # Counters are deltas per flush (Powertools writes a value list); together they add up, listener-wide
+    # and per exchange (the records with an `exchange` dimension).
+
+    def frames(records: list[dict]) -> float:
+        return sum(sum(r["Frames"]) if isinstance(r["Frames"], list) else r["Frames"] for r in records)
+
+    assert frames([r for r in emf if "Frames" in r and "exchange" not in r]) == 5
+    assert frames([r for r in emf if "Frames" in r and r.get("exchange") == "binance"]) == 5
+    assert {r["exchange"] for r in emf if "FeedDown" in r} == {"binance", "bybit", "okx"}

@@ -10,7 +10,7 @@ import pytest
 from cryptoalerts import thresholds
 from cryptoalerts.timeutil import MINUTE_MS
 from infra.cli import replay
-from listener.parse import parse
+from listener.feeds.binance import parse
 
 T0 = 1_780_000_020_000 - 1_780_000_020_000 % MINUTE_MS
 

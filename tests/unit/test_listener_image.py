@@ -57,6 +57,7 @@ def test_requirements_cover_every_third_party_import_of_the_listener() -> None:
     probe = (
         "import json, sys, sysconfig\n"
         "import listener.__main__, listener.healthcheck, listener.service, listener.sqs, listener.thresholds\n"
+        "listener.__main__._loop_factory()  # imports the event loop `python -m listener` runs on\n"
         "site = sysconfig.get_paths()['purelib']\n"
         "mods = {m.split('.')[0] for m, mod in list(sys.modules.items())\n"
         "        if (getattr(mod, '__file__', None) or '').startswith(site)}\n"
@@ -77,4 +78,4 @@ def test_requirements_cover_every_third_party_import_of_the_listener() -> None:
     needed = {_canonical(top_level[m][0]) for m in imported if m in top_level}
     installed = _closure(_requirement_names(ROOT / "listener" / "requirements.txt"))
     assert needed <= installed, f"not installed by listener/requirements.txt: {sorted(needed - installed)}"
-    assert {"boto3", "aws-lambda-powertools", "websockets"} <= needed
+    assert {"boto3", "aws-lambda-powertools", "websockets", "msgspec", "uvloop"} <= needed

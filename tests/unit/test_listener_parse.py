@@ -10,7 +10,8 @@ import pytest
 
 from infra.fakes.binance_ws import frame, recording_frames
 from infra.repo import BINANCE_LIQUIDATIONS
-from listener.parse import MAX_FRAME_CHARS, FrameError, parse
+from listener.feeds.binance import parse
+from listener.parse import MAX_FRAME_CHARS, FrameError
 
 # Binance's documented example (USD-M "Liquidation Order Streams"), verbatim.
 DOCUMENTED = (

@@ -42,4 +42,4 @@ print(json.dumps(out))
     assert got["ssm@eu-west-1"] == "https://ssm.eu-west-1.amazonaws.com"
     assert got["sqs@cn-north-1"] == "https://sqs.cn-north-1.amazonaws.com.cn"
     assert got["ssm@us-gov-west-1"] == "https://ssm.us-gov-west-1.amazonaws.com"
-    assert got["operations"] == {"sqs": ["SendMessage"], "ssm": ["GetParameter"]}  # the reduced models
+    assert got["operations"] == {"sqs": ["SendMessageBatch"], "ssm": ["GetParameter"]}  # the reduced models

@@ -1,0 +1,137 @@
+"""What every liquidation feed shares: its counters, its duplicate filter, its streams, its status.
+
+A feed turns its exchange's frames into normalised liquidations (architecture.md §2.7), drops the
+exact repeats it sees (an overlapping connection delivers some frames twice) and hands the rest to
+the listener's `sink`, which applies the size floor and the one cascade detector over all feeds.
+Each exchange's module (listener/feeds/) adds its URL, subscriptions, keepalive and parser.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import Counter
+from collections.abc import Callable
+from typing import Any, ClassVar
+
+from cryptoalerts.cascade import DuplicateFilter, Liquidation
+from cryptoalerts.timeutil import iso_ms
+from listener.log import logger
+from listener.parse import FrameError
+from listener.settings import Settings
+from listener.stream import Backoff, Hook, Stream
+
+# sink(liquidation, received_at monotonic)
+Sink = Callable[[Liquidation, float], None]
+
+
+class Feed:
+    name: ClassVar[str]
+
+    def __init__(self, settings: Settings, sink: Sink) -> None:
+        self.settings = settings
+        self.sink = sink
+        self.dedup = DuplicateFilter()
+        self.frames = 0  # data frames received (pongs and acknowledgements are not counted)
+        self.liquidations = 0  # parsed, not repeats
+        self.duplicates = 0
+        self.malformed: Counter[str] = Counter()
+        self.streams: list[Stream] = []
+        self.started_at = time.time()
+
+    # ---------------------------------------------------------------- the shell
+    def stream(
+        self,
+        url: str,
+        on_frame: Callable[[bytes, bool, float], bool],
+        *,
+        name: str | None = None,
+        on_open: Hook | None = None,
+        keepalive: Hook | None = None,
+        rotate_after_s: float | None = None,
+    ) -> Stream:
+        s = self.settings
+        stream = Stream(
+            url,
+            on_frame,
+            name=name or self.name,
+            on_open=on_open,
+            keepalive=keepalive,
+            backoff=Backoff(s.backoff_base_s, s.backoff_cap_s, s.stable_s),
+            silence_s=s.silence_s,
+            rotate_after_s=rotate_after_s,
+            overlap_s=s.overlap_s,
+            ping_interval_s=s.ping_interval_s,
+        )
+        self.streams.append(stream)
+        return stream
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Hold the feed's streams until `stop` is set."""
+        await asyncio.gather(*(s.run(stop) for s in self.streams))
+
+    # ---------------------------------------------------------------- counting
+    def malformed_frame(self, exc: FrameError, payload: bytes | str = b"") -> None:
+        first = exc.kind not in self.malformed
+        self.malformed[exc.kind] += 1
+        if first:  # once per kind: a broken feed must not flood the logs
+            logger.warning(
+                "malformed frame skipped (logged once per kind)",
+                extra={"feed": self.name, "kind": exc.kind, "detail": str(exc)[:200], "frame": repr(payload[:200])},
+            )
+
+    def deliver(self, liq: Liquidation, received_at: float) -> None:
+        if self.dedup.is_duplicate(liq.identity):
+            self.duplicates += 1
+            return
+        self.liquidations += 1
+        self.sink(liq, received_at)
+
+    # ---------------------------------------------------------------- observations
+    @property
+    def connected(self) -> bool:
+        return any(s.connected for s in self.streams)
+
+    def fresh(self, now: float | None = None) -> bool:
+        """Every stream of the feed is connected and heard from within its silence limit."""
+        return bool(self.streams) and all(s.fresh(now) for s in self.streams)
+
+    def last_frame_age_s(self) -> float | None:
+        times = [t for s in self.streams if (t := s.last_message_at) is not None]
+        return round(time.monotonic() - max(times), 3) if times else None
+
+    def status(self) -> dict[str, Any]:
+        streams = self.streams
+        return {
+            "healthy": self.fresh(),
+            "state": _state(streams),
+            "connections": [_stream_status(s) for s in streams],
+            "last_frame_age_s": self.last_frame_age_s(),
+            "frames": self.frames,
+            "liquidations": self.liquidations,
+            "duplicates": self.duplicates,
+            "malformed": dict(self.malformed),
+        }
+
+
+def _state(streams: list[Stream]) -> str:
+    states = {s.state for s in streams}
+    for state in ("connected", "connecting", "waiting", "starting", "stopped"):
+        if state in states:
+            return state
+    return "starting"
+
+
+def _stream_status(stream: Stream) -> dict[str, Any]:
+    return {
+        "name": stream.name,
+        "state": stream.state,
+        "since": iso_ms(int(stream.state_since * 1000)),
+        "url": stream.url,
+        "connections_opened": stream.connections_opened,
+        "reconnects": stream.reconnects,
+        "rotations": stream.rotations,
+        "silences": stream.silences,
+        "connect_failures": stream.connect_failures,
+        "backoff_attempt": stream.backoff.attempt,
+    }
