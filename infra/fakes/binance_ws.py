@@ -24,14 +24,12 @@ import asyncio
 import contextlib
 import csv
 import json
-from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
-
-from websockets.asyncio.server import Server, ServerConnection, serve
 
 from cryptoalerts.timeutil import parse_iso, to_epoch_ms
+from infra.fakes.ws_server import Drop, FakeExchangeWS, Garbage, Refuse, Send, Silence, Step
+
+__all__ = ["Drop", "FakeBinanceWS", "Garbage", "Refuse", "Send", "Silence", "Step", "cascade_frames", "frame"]
 
 PATH = "/market/ws/!forceOrder@arr"
 STREAM = "!forceOrder@arr"
@@ -111,222 +109,11 @@ def cascade_frames(
     return [frame(contract, side, price, qty, start_ms + i * spacing_ms, wrap=wrap) for i in range(count)]
 
 
-# ---------------------------------------------------------------- feed steps
-@dataclass(frozen=True)
-class Send:
-    """One WebSocket message (text or binary), broadcast to every open connection."""
+class FakeBinanceWS(FakeExchangeWS):
+    """Binance's all-market stream: no subscription, every connection gets every frame."""
 
-    payload: str | bytes
-
-
-@dataclass(frozen=True)
-class Garbage(Send):
-    """A message that is not a usable frame (kept apart so tests read clearly)."""
-
-
-@dataclass(frozen=True)
-class Drop:
-    """Abort every open connection without a close frame (a reset)."""
-
-
-@dataclass(frozen=True)
-class Silence:
-    """Send nothing for `seconds` while connections stay open (pings still answered)."""
-
-    seconds: float
-
-
-@dataclass(frozen=True)
-class Refuse:
-    """Close the listening socket (and every connection) for `seconds`: connects are refused."""
-
-    seconds: float
-
-
-Step = Send | Drop | Silence | Refuse
-
-
-class FakeBinanceWS:
-    def __init__(
-        self,
-        host: str = "127.0.0.1",
-        port: int = 0,
-        *,
-        max_connection_age_s: float | None = None,
-        ping_interval_s: float | None = None,
-        rate_per_s: float | None = None,
-    ) -> None:
-        self.host = host
-        self.port = port
-        self.max_connection_age_s = max_connection_age_s
-        self.ping_interval_s = ping_interval_s
-        self.rate_per_s = rate_per_s
-        self._server: Server | None = None
-        self._steps: asyncio.Queue[Step] = asyncio.Queue()
-        self._pump: asyncio.Task[None] | None = None
-        self._clients: set[ServerConnection] = set()
-        self._client_present = asyncio.Event()
-        self._idle = asyncio.Event()
-        self._idle.set()
-        self._cutters: set[asyncio.Task[None]] = set()
-        self.connections_accepted = 0
-        self.messages_sent = 0  # messages handed to at least one connection
-        self.deliveries = 0  # messages x connections
-        self.cuts = 0
-
-    @property
-    def url(self) -> str:
-        return f"ws://{self.host}:{self.port}{PATH}"
-
-    @property
-    def open_connections(self) -> int:
-        return len(self._clients)
-
-    async def start(self) -> FakeBinanceWS:
-        await self._listen()
-        self._pump = asyncio.create_task(self._run_feed(), name="fake-binance-feed")
-        return self
-
-    async def stop(self) -> None:
-        if self._pump is not None:
-            self._pump.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._pump
-        for task in list(self._cutters):
-            task.cancel()
-        await self._close_listener()
-
-    def feed(self, *steps: Step | str | bytes | Iterable[Step | str | bytes]) -> None:
-        """Queue steps; a str/bytes is a message. Lists of either are flattened."""
-        for step in _flatten(steps):
-            self._idle.clear()
-            self._steps.put_nowait(Send(step) if isinstance(step, str | bytes) else step)
-
-    async def drained(self, timeout: float = 30) -> None:
-        """Wait until every queued step has been carried out."""
-        await asyncio.wait_for(self._idle.wait(), timeout)
-
-    async def wait_for_clients(self, count: int = 1, timeout: float = 10) -> None:
-        async with asyncio.timeout(timeout):
-            while len(self._clients) < count:
-                await asyncio.sleep(0.01)
-
-    # ---------------------------------------------------------------- internals
-    async def _listen(self) -> None:
-        self._server = await serve(
-            self._handler,
-            self.host,
-            self.port,
-            ping_interval=self.ping_interval_s,
-            compression=None,
-            process_request=self._check_path,
-        )
-        self.port = self._server.sockets[0].getsockname()[1]
-
-    async def _close_listener(self) -> None:
-        if self._server is not None:
-            self._server.close()
-            await self._server.wait_closed()
-            self._server = None
-        self._clients.clear()
-        self._client_present.clear()
-
-    def _check_path(self, connection: ServerConnection, request: Any) -> Any:
-        if request.path.split("?", 1)[0] not in (PATH, "/ws/!forceOrder@arr", "/market/stream", "/stream"):
-            return connection.respond(404, "unknown stream\n")
-        return None
-
-    async def _handler(self, ws: ServerConnection) -> None:
-        self.connections_accepted += 1
-        self._clients.add(ws)
-        self._client_present.set()
-        if self.max_connection_age_s is not None:
-            task = asyncio.create_task(self._cut_at_age(ws))
-            self._cutters.add(task)
-            task.add_done_callback(self._cutters.discard)
-        try:
-            await ws.wait_closed()
-        finally:
-            self._clients.discard(ws)
-            if not self._clients:
-                self._client_present.clear()
-
-    async def _cut_at_age(self, ws: ServerConnection) -> None:
-        assert self.max_connection_age_s is not None
-        await asyncio.sleep(self.max_connection_age_s)
-        if ws in self._clients:
-            self.cuts += 1
-            await ws.close(code=1000, reason="24 h connection limit")
-
-    async def _run_feed(self) -> None:
-        interval = 1 / self.rate_per_s if self.rate_per_s else 0.0
-        while True:
-            if self._steps.empty():
-                self._idle.set()
-            step = await self._steps.get()
-            if isinstance(step, Send):
-                await self._client_present.wait()
-                # Unpaced, consecutive messages go out as one burst per connection: a message at a
-                # time costs the fake more CPU than the listener spends on it.
-                batch = [step] if interval else self._take_burst(step)
-                delivered = 0
-                for ws in list(self._clients):
-                    with contextlib.suppress(Exception):
-                        await _send_all(ws, batch)
-                        delivered += 1
-                if delivered:
-                    self.messages_sent += len(batch)
-                    self.deliveries += delivered * len(batch)
-                else:  # every client went away mid-send: keep the messages for the next one
-                    await self._requeue_front(*batch)
-                    await asyncio.sleep(0.01)  # let the dead connection's handler run and unregister it
-                # send() on a fast socket never suspends: yield so pings and handshakes get served
-                await asyncio.sleep(interval)
-            elif isinstance(step, Drop):
-                for ws in list(self._clients):
-                    ws.transport.abort()
-                await asyncio.sleep(0)
-            elif isinstance(step, Silence):
-                await asyncio.sleep(step.seconds)
-            elif isinstance(step, Refuse):
-                await self._close_listener()
-                await asyncio.sleep(step.seconds)
-                await self._listen()
-
-    def _take_burst(self, first: Send, limit: int = 256) -> list[Send]:
-        batch = [first]
-        while len(batch) < limit and not self._steps.empty() and isinstance(self._steps._queue[0], Send):  # type: ignore[attr-defined]
-            batch.append(self._steps.get_nowait())  # type: ignore[arg-type]
-        return batch
-
-    async def _requeue_front(self, *steps: Step) -> None:
-        rest = list(steps)
-        while not self._steps.empty():
-            rest.append(self._steps.get_nowait())
-        for item in rest:
-            self._steps.put_nowait(item)
-
-
-async def _send_all(ws: ServerConnection, batch: list[Send]) -> None:
-    if len(batch) == 1:
-        await ws.send(batch[0].payload)
-        return
-    # websockets' own pattern for writing through its protocol (see Connection.send_context).
-    async with ws.send_context():
-        for step in batch:
-            payload = step.payload
-            if isinstance(payload, str):
-                ws.protocol.send_text(payload.encode())
-            else:
-                ws.protocol.send_binary(payload)
-
-
-def _flatten(items: Iterable[Any]) -> Iterator[Step | str | bytes]:
-    for item in items:
-        if isinstance(item, str | bytes | Send | Drop | Silence | Refuse):
-            yield item
-        else:
-            yield from _flatten(item)
+    path = PATH
+    other_paths = ("/ws/!forceOrder@arr", "/market/stream", "/stream")
 
 
 # ---------------------------------------------------------------- command line
