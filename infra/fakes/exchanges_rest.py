@@ -1,4 +1,4 @@
-"""A local stand-in for the Binance, Bybit and OKX REST endpoints the OI snapshot reads.
+"""A local stand-in for the Binance, Bybit and OKX REST endpoints the OI snapshot and the listener read.
 
 It speaks each exchange's wire format (field names, numbers as strings, envelopes, extra contracts
 that must be ignored), adds latency to every request and injects faults per exchange: a timeout,
@@ -11,6 +11,12 @@ The served open interest is settable while it runs, for tests and scripted demos
 `POST /_control/fault` takes `{"exchange", "kind", "symbol"?, "retry_after_s"?}`,
 `POST /_control/clear` drops every fault, `GET /_control/stats` answers the request counts,
 `POST /_control/reset-counts` zeroes them.
+
+The listener's instrument lists: Bybit's `/v5/market/instruments-info?category=linear` (paged by
+`limit` and `cursor`, with USDC and dated contracts it must ignore) and OKX's
+`/api/v5/public/instruments?instType=SWAP[&instId=]` (contract sizes; an inverse swap it must ignore).
+`set_bybit_linear([...])` / `set_okx_swaps({instId: ctVal})`, or `POST /_control/instruments` with
+`{"exchange": "bybit", "symbols": [...]}` or `{"exchange": "okx", "sizes": {...}}`, change them.
 
 Run it alone: `python -m infra.fakes.exchanges_rest --port 8090 --latency-ms 50`, or from Python
 as a child process with `FakeExchangesProcess` (so its threads do not share the caller's GIL).
@@ -49,6 +55,8 @@ OKX_CONTRACT_SIZE = {"BTC": Decimal("0.01"), "ETH": Decimal("0.1"), "SOL": Decim
 CALM_MARKET = {"BTC": (Decimal(80_000), Decimal(65_000)), "ETH": (Decimal(1_500_000), Decimal(3_200)),
                "SOL": (Decimal(9_000_000), Decimal(150))}  # fmt: skip
 TS = 1_780_807_200_000  # a fixed exchange timestamp: the adapters do not use it
+# Bybit lists 500 instruments a page unless `limit` (at most 1000) says otherwise.
+BYBIT_PAGE_DEFAULT, BYBIT_PAGE_MAX = 500, 1000
 
 
 @dataclass
@@ -71,6 +79,8 @@ class FakeExchanges:
         self._lock = threading.Lock()
         self._markets: dict[tuple[str, str], Market] = {}
         self._faults: dict[str, Fault] = {}
+        self.bybit_linear: list[str] = sorted(_contract(symbol) for symbol in CALM_MARKET)
+        self.okx_swaps: dict[str, Decimal] = {f"{s}-USDT-SWAP": size for s, size in OKX_CONTRACT_SIZE.items()}
         self.requests: Counter[str] = Counter()
         self._stopping = threading.Event()
         self._server = _Server((host, port), _handler_for(self))
@@ -129,6 +139,16 @@ class FakeExchanges:
         with self._lock:
             self._faults[exchange] = Fault(kind, symbol, retry_after_s)
 
+    def set_bybit_linear(self, contracts: list[str]) -> None:
+        """The linear USDT perpetuals Bybit lists (`BTCUSDT`, `1000PEPEUSDT`)."""
+        with self._lock:
+            self.bybit_linear = sorted(set(contracts))
+
+    def set_okx_swaps(self, sizes: dict[str, Decimal | float | str]) -> None:
+        """OKX's linear swaps and their contract sizes (`ctVal`, coins per contract)."""
+        with self._lock:
+            self.okx_swaps = {inst_id: Decimal(str(size)) for inst_id, size in sizes.items()}
+
     def clear_faults(self) -> None:
         with self._lock:
             self._faults.clear()
@@ -170,7 +190,11 @@ class FakeExchanges:
         if exchange == "binance":
             return self._binance(parts.path, query, fault)
         if exchange == "bybit":
+            if parts.path == "/v5/market/instruments-info":
+                return self._bybit_instruments(query)
             return self._bybit(query, fault)
+        if parts.path == "/api/v5/public/instruments":
+            return self._okx_instruments(query)
         return self._okx(query, fault)
 
     def _fail(self, fault: Fault) -> tuple[int, dict[str, str], bytes] | None:
@@ -239,6 +263,38 @@ class FakeExchanges:
         entries.append(_okx_oi("BTC-USD-SWAP", Decimal("5000"), Decimal("65000"), Decimal("0.0015")))  # coin-margined
         return _json(200, {"code": "0", "msg": "", "data": entries})
 
+    def _bybit_instruments(self, query: dict[str, str]) -> tuple[int, dict[str, str], bytes]:
+        if query.get("category") != "linear":
+            return _json(200, {"retCode": 10001, "retMsg": "Illegal category", "result": {}, "time": TS})
+        with self._lock:
+            listed = [_bybit_instrument(c, "LinearPerpetual", "USDT") for c in self.bybit_linear]
+        # What a linear listing also holds and the listener must ignore: USDC perpetuals, dated futures.
+        listed += [_bybit_instrument("BTCPERP", "LinearPerpetual", "USDC"),
+                   _bybit_instrument("BTCUSDT-26JUN26", "LinearFutures", "USDT")]  # fmt: skip
+        try:
+            limit = min(int(query.get("limit", BYBIT_PAGE_DEFAULT)), BYBIT_PAGE_MAX)
+            start = int(query["cursor"].removeprefix("next%3D")) if query.get("cursor") else 0
+        except ValueError:
+            return _json(200, {"retCode": 10001, "retMsg": "params error", "result": {}, "time": TS})
+        page = listed[start : start + limit]
+        # Bybit's cursors arrive URL-encoded (`first%3DBIOUSDT...`) and go back as received.
+        cursor = f"next%3D{start + limit}" if start + limit < len(listed) else ""
+        body = {"retCode": 0, "retMsg": "OK", "result": {"category": "linear", "list": page, "nextPageCursor": cursor},
+                "retExtInfo": {}, "time": TS}  # fmt: skip
+        return _json(200, body)
+
+    def _okx_instruments(self, query: dict[str, str]) -> tuple[int, dict[str, str], bytes]:
+        if query.get("instType") != "SWAP":
+            return _json(200, {"code": "51000", "msg": "Parameter instType error", "data": []})
+        with self._lock:
+            swaps = [_okx_instrument(i, size, "linear") for i, size in sorted(self.okx_swaps.items())]
+        swaps.append(_okx_instrument("BTC-USD-SWAP", Decimal(100), "inverse"))  # coin-margined: ctVal in USD
+        if "instId" in query:
+            swaps = [s for s in swaps if s["instId"] == query["instId"]]
+            if not swaps:
+                return _json(200, {"code": "51001", "msg": "Instrument ID does not exist", "data": []})
+        return _json(200, {"code": "0", "msg": "", "data": swaps})
+
     def _control(self, method: str, path: str, body: bytes) -> tuple[int, dict[str, str], bytes]:
         try:
             payload: Any = json.loads(body or b"{}")
@@ -250,6 +306,11 @@ class FakeExchanges:
             elif method == "POST" and path == "/_control/fault":
                 self.set_fault(payload["exchange"], payload["kind"], symbol=payload.get("symbol"),
                                retry_after_s=int(payload.get("retry_after_s", 60)))  # fmt: skip
+            elif method == "POST" and path == "/_control/instruments":
+                if payload["exchange"] == "bybit":
+                    self.set_bybit_linear(list(payload["symbols"]))
+                else:
+                    self.set_okx_swaps(dict(payload["sizes"]))
             elif method == "POST" and path == "/_control/clear":
                 self.clear_faults()
             elif method == "POST" and path == "/_control/reset-counts":
@@ -310,6 +371,28 @@ def _bybit_ticker(contract: str, oi: Decimal, mark: Decimal) -> dict[str, Any]:
             "predictedDeliveryPrice": "", "basisRate": "", "deliveryFeeRate": "", "deliveryTime": "0",
             "ask1Size": "1", "bid1Price": _num(mark), "ask1Price": _num(mark), "bid1Size": "1",
             "basis": ""}  # fmt: skip
+
+
+def _bybit_instrument(contract: str, contract_type: str, quote: str) -> dict[str, Any]:
+    base = contract.removesuffix(quote) if contract.endswith(quote) else contract.split("-")[0].removesuffix("PERP")
+    return {"symbol": contract, "contractType": contract_type, "status": "Trading", "baseCoin": base,
+            "quoteCoin": quote, "launchTime": "1585526400000", "deliveryTime": "0", "deliveryFeeRate": "",
+            "priceScale": "2", "leverageFilter": {"minLeverage": "1", "maxLeverage": "100.00", "leverageStep": "0.01"},
+            "priceFilter": {"minPrice": "0.10", "maxPrice": "1999999.80", "tickSize": "0.10"},
+            "lotSizeFilter": {"maxOrderQty": "1190.000", "minOrderQty": "0.001", "qtyStep": "0.001",
+                              "postOnlyMaxOrderQty": "1190.000", "maxMktOrderQty": "500.000", "minNotionalValue": "5"},
+            "unifiedMarginTrade": True, "fundingInterval": 480, "settleCoin": quote, "copyTrading": "both",
+            "upperFundingRate": "0.00375", "lowerFundingRate": "-0.00375", "isPreListing": False,
+            "preListingInfo": None, "symbolType": ""}  # fmt: skip
+
+
+def _okx_instrument(inst_id: str, contract_value: Decimal, contract_type: str) -> dict[str, Any]:
+    base, quote = inst_id.split("-")[:2]
+    return {"instType": "SWAP", "instId": inst_id, "uly": f"{base}-{quote}", "instFamily": f"{base}-{quote}",
+            "settleCcy": quote if contract_type == "linear" else base, "ctVal": _num(contract_value), "ctMult": "1",
+            "ctValCcy": base if contract_type == "linear" else quote, "ctType": contract_type, "state": "live",
+            "listTime": "1606468572000", "expTime": "", "lever": "100", "tickSz": "0.1", "lotSz": "0.01",
+            "minSz": "0.01", "alias": "", "baseCcy": "", "quoteCcy": "", "optType": "", "stk": ""}  # fmt: skip
 
 
 def _okx_oi(inst_id: str, coins: Decimal, mark: Decimal, contract_size: Decimal) -> dict[str, Any]:
@@ -411,6 +494,12 @@ class FakeExchangesProcess:
         self._post(
             "/_control/fault", {"exchange": exchange, "kind": kind, "symbol": symbol, "retry_after_s": retry_after_s}
         )
+
+    def set_bybit_linear(self, contracts: list[str]) -> None:
+        self._post("/_control/instruments", {"exchange": "bybit", "symbols": contracts})
+
+    def set_okx_swaps(self, sizes: dict[str, float | str]) -> None:
+        self._post("/_control/instruments", {"exchange": "okx", "sizes": {k: str(v) for k, v in sizes.items()}})
 
     def clear_faults(self) -> None:
         self._post("/_control/clear", {})
