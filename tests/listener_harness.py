@@ -17,6 +17,9 @@ from typing import Any
 import boto3
 
 from infra.fakes.binance_ws import FakeBinanceWS
+from infra.fakes.bybit_ws import FakeBybitWS
+from infra.fakes.exchanges_rest import FakeExchanges
+from infra.fakes.okx_ws import FakeOkxWS
 from infra.local.aws_resources import Stack
 from listener.service import Listener
 from listener.settings import Settings
@@ -98,6 +101,47 @@ async def fake_binance(**kwargs: Any) -> AsyncIterator[FakeBinanceWS]:
         yield server
     finally:
         await server.stop()
+
+
+@dataclass
+class Exchanges:
+    """All three fake feeds at once, and the REST fake serving their instrument lists."""
+
+    binance: FakeBinanceWS
+    bybit: FakeBybitWS
+    okx: FakeOkxWS
+    rest: FakeExchanges
+
+    def settings(self, stack: Stack, **overrides: Any) -> Settings:
+        urls = {
+            "bybit_ws_url": self.bybit.url,
+            "okx_ws_url": self.okx.url,
+            "bybit_rest_url": self.rest.url,
+            "okx_rest_url": self.rest.url,
+        }
+        overrides = {**urls, **overrides}
+        return settings_for(stack, overrides.pop("ws_url", self.binance.url), **overrides)
+
+
+# What the fakes list: Bybit's linear perpetuals, OKX's swaps with their contract sizes.
+BYBIT_LISTED = ["BTCUSDT", "ETHUSDT", "SOLUSDT", "DOGEUSDT", "1000PEPEUSDT"]
+OKX_SIZES = {"BTC-USDT-SWAP": 0.01, "ETH-USDT-SWAP": 0.1, "SOL-USDT-SWAP": 1.0, "DOGE-USDT-SWAP": 1000.0}
+
+
+@contextlib.asynccontextmanager
+async def fake_exchanges(**okx_options: Any) -> AsyncIterator[Exchanges]:
+    rest = FakeExchanges().start()
+    rest.set_bybit_linear(BYBIT_LISTED)
+    rest.set_okx_swaps(OKX_SIZES)
+    servers = [FakeBinanceWS(), FakeBybitWS(symbols=BYBIT_LISTED), FakeOkxWS(**okx_options)]
+    for server in servers:
+        await server.start()
+    try:
+        yield Exchanges(servers[0], servers[1], servers[2], rest)  # type: ignore[arg-type]
+    finally:
+        for server in servers:
+            await server.stop()
+        rest.stop()
 
 
 async def receive_alerts(queue_url: str, expected: int, settle_s: float = 1.0, timeout: float = 30) -> list[dict]:

@@ -272,7 +272,7 @@ class OkxFeed(Feed):
             self.notices += 1
             logger.info(
                 "okx announced a service upgrade; moving to a new connection",
-                extra={"msg": str(event.get("msg"))[:200]},
+                extra={"detail": str(event.get("msg"))[:200]},
             )
             self.streams[0].rotate()
         elif kind == "error":
@@ -280,14 +280,14 @@ class OkxFeed(Feed):
             first = code not in self.errors
             self.errors[code] += 1
             if first or event.get("id") == "1":
-                logger.warning("okx refused a request", extra={"code": code, "msg": str(event.get("msg"))[:200]})
+                logger.warning("okx refused a request", extra={"code": code, "detail": str(event.get("msg"))[:200]})
             if event.get("id") == "1":  # our subscription: this connection carries nothing
                 self.subscribed = False
                 for link in self.streams[0].links():
                     link.end_reason = f"subscription refused: {code}"
                     self._spawn(link.ws.close(code=1000, reason="subscription refused"))
         else:
-            logger.info("okx event", extra={"event": str(kind)[:40], "msg": str(event.get("msg"))[:200]})
+            logger.info("okx event", extra={"event": str(kind)[:40], "detail": str(event.get("msg"))[:200]})
 
     # ---------------------------------------------------------------- contract sizes
     def _park(self, detail: Detail, received_at: float) -> None:
