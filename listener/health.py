@@ -1,7 +1,9 @@
 """A minimal HTTP/1.1 server for the container health check and operators (architecture.md §2.8).
 
-GET /health -> 200 while healthy, 503 otherwise; GET /status -> JSON. One request per connection,
-bounded in size and time, so a slow or broken client can neither block nor crash the listener.
+GET /health -> 200 while healthy, 503 otherwise; GET /status -> JSON; GET /metrics -> the same
+counters and gauges in Prometheus' text format, for anyone running the listener outside AWS. One
+request per connection, bounded in size and time, so a slow or broken client can neither block nor
+crash the listener.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from listener.log import logger
 _MAX_LINE = 8 * 1024
 _MAX_HEADERS = 100
 _REQUEST_TIMEOUT_S = 5.0
+PROMETHEUS_TEXT = "text/plain; version=0.0.4; charset=utf-8"
 _REASONS = {200: "OK", 400: "Bad Request", 404: "Not Found", 405: "Method Not Allowed", 503: "Service Unavailable"}
 
 
@@ -27,11 +30,13 @@ class HealthServer:
         port: int,
         healthy: Callable[[], bool],
         status: Callable[[], dict[str, Any]],
+        metrics: Callable[[], str] | None = None,
     ) -> None:
         self.host = host
         self.port = port
         self._healthy = healthy
         self._status = status
+        self._metrics = metrics
         self._server: asyncio.Server | None = None
 
     async def start(self) -> HealthServer:
@@ -50,11 +55,15 @@ class HealthServer:
         try:
             async with asyncio.timeout(_REQUEST_TIMEOUT_S):
                 status, body, head_only = await self._respond(reader)
-                payload = json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
+                if isinstance(body, str):
+                    payload, content_type = body.encode(), PROMETHEUS_TEXT
+                else:
+                    payload = json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
+                    content_type = "application/json"
                 writer.write(
                     (
                         f"HTTP/1.1 {status} {_REASONS[status]}\r\n"
-                        "Content-Type: application/json\r\n"
+                        f"Content-Type: {content_type}\r\n"
                         f"Content-Length: {len(payload)}\r\n"
                         "Cache-Control: no-store\r\n"
                         "Connection: close\r\n\r\n"
@@ -71,7 +80,7 @@ class HealthServer:
             with contextlib.suppress(ConnectionError, OSError):
                 await writer.wait_closed()
 
-    async def _respond(self, reader: asyncio.StreamReader) -> tuple[int, dict[str, Any], bool]:
+    async def _respond(self, reader: asyncio.StreamReader) -> tuple[int, dict[str, Any] | str, bool]:
         try:
             request_line = (await reader.readuntil(b"\n")).decode("latin-1").split()
             for _ in range(_MAX_HEADERS):
@@ -85,12 +94,15 @@ class HealthServer:
             return 400, {"error": "not an HTTP/1.x request"}, False
         method, target = request_line[0], request_line[1]
         path = target.split("?", 1)[0]
-        if path not in ("/health", "/status"):
-            return 404, {"error": "unknown path; try /health or /status"}, False
+        if path not in ("/health", "/status", "/metrics") or (path == "/metrics" and self._metrics is None):
+            return 404, {"error": "unknown path; try /health, /status or /metrics"}, False
         if method not in ("GET", "HEAD"):
             return 405, {"error": "only GET and HEAD"}, False
         head_only = method == "HEAD"
         if path == "/health":
             ok = self._healthy()
             return (200 if ok else 503), {"status": "ok" if ok else "unhealthy"}, head_only
+        if path == "/metrics":
+            assert self._metrics is not None
+            return 200, self._metrics(), head_only
         return 200, self._status(), head_only

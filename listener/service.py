@@ -23,6 +23,7 @@ from cryptoalerts.cascade import CascadeDetector, Liquidation, to_alert
 from cryptoalerts.feeds import LIQUIDATION_FEEDS
 from cryptoalerts.thresholds import Thresholds
 from cryptoalerts.timeutil import iso_ms
+from listener import prometheus
 from listener.feed import Feed
 from listener.feeds import FEEDS
 from listener.health import HealthServer
@@ -70,7 +71,13 @@ class Listener:
         self._running: dict[str, tuple[asyncio.Task[None], asyncio.Event]] = {}
         self._stopping: asyncio.Task[None] | None = None
         self.stream = AllFeeds(self)
-        self.health = HealthServer(settings.health_host, settings.health_port, self.stream.fresh, self.status)
+        self.health = HealthServer(
+            settings.health_host,
+            settings.health_port,
+            self.stream.fresh,
+            self.status,
+            lambda: prometheus.render(self.status()),
+        )
         self._floors: dict[str, float] = {}
         self.qualifying = 0
         self.qualifying_by_feed: Counter[str] = Counter()

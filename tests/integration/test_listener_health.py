@@ -71,3 +71,32 @@ async def test_health_server_answers_bad_requests_without_falling_over(stack) ->
             assert (await http.get("/status")).status_code == 200
         idle_writer.close()
         assert not run.task.done()
+
+
+async def test_metrics_in_prometheus_text_format_per_exchange(stack) -> None:
+    import re
+
+    async with (
+        fake_binance() as server,
+        running_listener(settings_for(stack, server.url)) as run,
+        httpx.AsyncClient(base_url=run.status_url, timeout=5) as http,
+    ):
+        await server.wait_for_clients()
+        server.feed(cascade_frames("BTCUSDT", "SELL", 5, 150_000, T0), "not json")
+        await server.drained()
+        await eventually(lambda: run.listener.outbox.sent == 1, what="alert sent")
+        response = await http.get("/metrics")
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/plain; version=0.0.4")
+    sample = re.compile(r'^[a-z_]+(\{[a-z_]+="[^"]*"(,[a-z_]+="[^"]*")*\})? -?[0-9.e+]+$')
+    lines = response.text.splitlines()
+    assert all(line.startswith("# ") or sample.match(line) for line in lines), response.text
+    values = {line.rsplit(" ", 1)[0]: line.rsplit(" ", 1)[1] for line in lines if not line.startswith("#")}
+    assert values['crypto_alerts_listener_frames_total{exchange="binance"}'] == "6"
+    assert values['crypto_alerts_listener_malformed_frames_total{exchange="binance",kind="not_json"}'] == "1"
+    assert values['crypto_alerts_listener_qualifying_liquidations_total{exchange="binance"}'] == "5"
+    assert values["crypto_alerts_listener_cascades_total"] == "1"
+    assert values["crypto_alerts_listener_alerts_sent_total"] == "1"
+    assert values['crypto_alerts_listener_feed_healthy{exchange="binance"}'] == "1"
+    assert values['crypto_alerts_listener_feed_healthy{exchange="bybit"}'] == "0"  # nothing to connect to here
+    assert "# TYPE crypto_alerts_listener_frames_total counter" in lines

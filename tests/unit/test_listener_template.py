@@ -40,6 +40,8 @@ def test_container_health_stop_timeout_logs_and_environment(resources) -> None:
     assert env[config.THRESHOLDS_PARAMETER] == {"Ref": "ThresholdsParameter"}
     assert env[config.BINANCE_FUTURES_WS_URL] == config.DEFAULTS[config.BINANCE_FUTURES_WS_URL]
     assert env[config.HEALTH_PORT] == config.DEFAULTS[config.HEALTH_PORT]
+    for name in (config.BYBIT_WS_URL, config.OKX_WS_URL, config.BYBIT_REST_URL, config.OKX_REST_URL):
+        assert env[name] == config.DEFAULTS[name], name
     assert container["Image"]["Fn::If"][1] == {"Ref": "ListenerImageUri"}
 
 
@@ -51,7 +53,8 @@ def test_service_runs_one_task_with_circuit_breaker_rollback(resources) -> None:
     network = props["NetworkConfiguration"]["AwsvpcConfiguration"]
     assert network["AssignPublicIp"] == "ENABLED"
     egress = resources["ListenerSecurityGroup"]["Properties"]["SecurityGroupEgress"]
-    assert [(r["FromPort"], r["ToPort"]) for r in egress] == [(443, 443)]
+    # HTTPS and Binance/Bybit WSS on 443; OKX's public WebSocket listens on 8443.
+    assert [(r["FromPort"], r["ToPort"]) for r in egress] == [(443, 443), (8443, 8443)]
     assert "SecurityGroupIngress" not in resources["ListenerSecurityGroup"]["Properties"]
 
 

@@ -426,3 +426,23 @@ def test_powertools_adds_the_service_dimension_the_specs_rely_on(capsys, monkeyp
     emitted = [json.loads(line)["_aws"]["CloudWatchMetrics"][0] for line in capsys.readouterr().out.splitlines()]
     assert [sorted(e["Dimensions"][0]) for e in emitted] == [["exchange", "service"], ["service"]]
     assert os.environ["POWERTOOLS_SERVICE_NAME"] == "oi-snapshot"
+
+
+def test_each_liquidation_feed_has_an_alarm_naming_it_after_10_minutes_down() -> None:
+    from cryptoalerts.feeds import LIQUIDATION_FEEDS
+
+    down = {
+        s.dims["exchange"]: s.where.removeprefix("alarm ") for s in alarm_specs() if s.name == metric_names.FEED_DOWN
+    }
+    assert set(down) == set(LIQUIDATION_FEEDS)
+    for exchange, logical in down.items():
+        props = alarms()[logical]["Properties"]
+        assert exchange in props["AlarmName"]["Fn::Sub"] and exchange.lower() in props["AlarmDescription"].lower()
+        assert (props["Period"], props["EvaluationPeriods"], props["DatapointsToAlarm"]) == (60, 10, 10)
+        assert (props["Statistic"], props["ComparisonOperator"], props["Threshold"]) == (
+            "Maximum",
+            "GreaterThanOrEqualToThreshold",
+            1,
+        )
+    shown = {s.dims.get("exchange") for s in dashboard_specs() if s.name == metric_names.FRAMES}
+    assert set(LIQUIDATION_FEEDS) <= shown
