@@ -1,8 +1,13 @@
-"""`python -m listener`: run until SIGTERM/SIGINT, then flush the outbox and exit 0."""
+"""`python -m listener [--record DIR]`: run until SIGTERM/SIGINT, then flush the outbox and exit 0.
+
+`--record DIR` (or LISTENER_RECORD_DIR) also writes every raw frame to DIR (listener/record.py).
+"""
 
 from __future__ import annotations
 
+import argparse
 import asyncio
+import dataclasses
 import signal
 import sys
 from collections.abc import Callable
@@ -35,7 +40,12 @@ def _loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
     return uvloop.new_event_loop
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m listener", description=__doc__.splitlines()[0] if __doc__ else None
+    )
+    parser.add_argument("--record", metavar="DIR", help="write every raw frame, compressed, one file per hour")
+    args = parser.parse_args(argv)
     # EMF lines are printed; without a TTY stdout is block-buffered and CloudWatch would see them late.
     if hasattr(sys.stdout, "reconfigure"):
         sys.stdout.reconfigure(line_buffering=True)
@@ -44,6 +54,8 @@ def main() -> int:
     except ConfigError as exc:
         logger.error("configuration error; not starting", extra={"error": str(exc)})
         return 2
+    if args.record:
+        settings = dataclasses.replace(settings, record_dir=args.record)
     with asyncio.Runner(loop_factory=_loop_factory()) as runner:
         runner.run(_main(settings))
     logger.info("listener stopped")

@@ -18,6 +18,7 @@ from cryptoalerts.cascade import DuplicateFilter, Liquidation
 from cryptoalerts.timeutil import iso_ms
 from listener.log import logger
 from listener.parse import FrameError
+from listener.record import Recorder
 from listener.settings import Settings
 from listener.stream import Backoff, Hook, Stream
 
@@ -28,9 +29,10 @@ Sink = Callable[[Liquidation, float], None]
 class Feed:
     name: ClassVar[str]
 
-    def __init__(self, settings: Settings, sink: Sink) -> None:
+    def __init__(self, settings: Settings, sink: Sink, recorder: Recorder | None = None) -> None:
         self.settings = settings
         self.sink = sink
+        self.recorder = recorder
         self.dedup = DuplicateFilter()
         self.frames = 0  # data frames received (pongs and acknowledgements are not counted)
         self.liquidations = 0  # parsed, not repeats
@@ -38,6 +40,10 @@ class Feed:
         self.malformed: Counter[str] = Counter()
         self.streams: list[Stream] = []
         self.started_at = time.time()
+
+    def on_frame(self, payload: bytes, text: bool, received_at: float) -> bool:
+        """One frame of the feed's streams (or of a recording); True when it carried data."""
+        raise NotImplementedError
 
     # ---------------------------------------------------------------- the shell
     def stream(
@@ -53,7 +59,7 @@ class Feed:
         s = self.settings
         stream = Stream(
             url,
-            on_frame,
+            on_frame if self.recorder is None else self.recorder.wrap(self.name, on_frame),
             name=name or self.name,
             on_open=on_open,
             keepalive=keepalive,

@@ -30,6 +30,7 @@ from listener.health import HealthServer
 from listener.history import History
 from listener.log import SERVICE, logger
 from listener.outbox import Outbox, Pending, SendBatch
+from listener.record import Recorder
 from listener.settings import Settings
 from listener.stream import Stream
 
@@ -67,7 +68,8 @@ class Listener:
             in_flight=settings.sends_in_flight,
             on_send_issued=on_send_issued,
         )
-        self.feeds: dict[str, Feed] = {name: kind(settings, self.accept) for name, kind in feeds.items()}
+        self.recorder = Recorder(settings.record_dir) if settings.record_dir else None
+        self.feeds: dict[str, Feed] = {name: kind(settings, self.accept, self.recorder) for name, kind in feeds.items()}
         self._running: dict[str, tuple[asyncio.Task[None], asyncio.Event]] = {}
         self._stopping: asyncio.Task[None] | None = None
         self.stream = AllFeeds(self)
@@ -129,6 +131,8 @@ class Listener:
             ),
             asyncio.create_task(self._every(self.settings.metrics_interval_s, self._emit_metrics), name="metrics"),
         ]
+        recording = asyncio.Event()
+        recorder = asyncio.create_task(self.recorder.run(recording)) if self.recorder is not None else None
         try:
             await stop.wait()
         finally:
@@ -136,6 +140,9 @@ class Listener:
             for task in background:
                 task.cancel()
             await self._stop_feeds(list(self._running))
+            recording.set()
+            if recorder is not None:
+                await recorder
             await self._flush(sender)
             self._emit_metrics()
             await self.health.stop()
@@ -309,6 +316,7 @@ class Listener:
                 "last_send_latency_ms": self.outbox.last_send_latency_ms,
             },
             "watched_symbols": list(self.detector.thresholds.symbols),
+            "recording": self.recorder.status() if self.recorder is not None else None,
             "history": {
                 "as_of": iso_ms(self.history.newest_ms) if self.history.newest_ms else None,
                 "retained": self.history.retained(),

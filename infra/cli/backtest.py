@@ -17,7 +17,10 @@ def add_parser(subparsers: Any) -> None:
         "backtest", help="replay recorded liquidations / open interest through the detectors"
     )
     parser.add_argument(
-        "--liquidations", type=Path, help="Binance liquidations CSV (timestamp,symbol,side,avg_price,filled_qty)"
+        "--liquidations",
+        type=Path,
+        help="the listener's recording (a directory or a .jsonl.gz file of `python -m listener --record`) "
+        "or a Binance liquidations CSV (timestamp,symbol,side,avg_price,filled_qty)",
     )
     parser.add_argument(
         "--oi",
@@ -42,11 +45,7 @@ def backtest_command(args: argparse.Namespace) -> int:
         raise CliError("give --liquidations CSV and/or --oi CSV")
     rules = _thresholds(args.thresholds)
     try:
-        liquidations = (
-            replay.replay_liquidations(replay.liquidation_frames(args.liquidations), rules)
-            if args.liquidations
-            else None
-        )
+        liquidations = _liquidations(args.liquidations, rules) if args.liquidations else None
         snapshots = [s for path in args.oi for s in replay.oi_snapshots(path, args.oi_symbol, args.oi_exchange)]
     except replay.DataError as exc:
         raise CliError(str(exc)) from None
@@ -58,6 +57,12 @@ def backtest_command(args: argparse.Namespace) -> int:
     else:
         print(replay.report(liquidations, open_interest))
     return 0
+
+
+def _liquidations(path: Path, rules: thresholds.Thresholds) -> replay.LiquidationReplay:
+    if path.suffix.lower() == ".csv":
+        return replay.replay_liquidations(replay.liquidation_frames(path), rules)
+    return replay.replay_recording(replay.recording_records(replay.recording_files(path)), rules)
 
 
 def _thresholds(path: Path | None) -> thresholds.Thresholds:

@@ -1,8 +1,12 @@
 """Backtest: replay recorded liquidations and open interest through the pipeline's own pure core.
 
-Liquidations go the listener's way: each CSV row is rebuilt as the `forceOrder` frame Binance sent
-(data/README.md), parsed by `listener.parse`, de-duplicated and fed to
-`cryptoalerts.cascade.CascadeDetector` in event-time order, as the live stream would. Open interest
+Liquidations go the listener's way, from either of two sources:
+- the Binance CSV in data/: each row is rebuilt as the `forceOrder` frame Binance sent
+  (data/README.md), parsed by the Binance feed's parser, de-duplicated and fed to
+  `cryptoalerts.cascade.CascadeDetector`, as the live stream would;
+- the listener's own recordings (`python -m listener --record DIR`, listener/record.py) of all three
+  feeds: every frame goes through the same feed objects the listener runs (parser, duplicate filter,
+  OKX's contract sizes as recorded), then the size floor and the one detector, in the order received. Open interest
 goes the evaluator's way: every recorded minute is judged by `cryptoalerts.oi.evaluate`, one alert
 per episode (`oi.should_alert`). Nothing here detects anything itself; it only feeds and counts.
 
@@ -14,19 +18,26 @@ Open-interest CSVs come in two shapes, told apart by their header:
 
 from __future__ import annotations
 
+import base64
 import csv
+import gzip
 import json
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from cryptoalerts import alert, oi
-from cryptoalerts.cascade import CascadeDetector, DuplicateFilter, to_alert
+from cryptoalerts.cascade import CascadeDetector, DuplicateFilter, Liquidation, to_alert
 from cryptoalerts.thresholds import OI_EXCHANGE_COUNT, Thresholds
 from cryptoalerts.timeutil import MINUTE_MS, floor_minute, iso_ms, parse_iso, to_epoch_ms
+from listener.feeds import FEEDS
 from listener.feeds.binance import parse
+from listener.feeds.okx import OkxFeed
 from listener.parse import FrameError
+from listener.record import FILE_PATTERN
+from listener.settings import Settings
 
 LIQUIDATION_COLUMNS = ("timestamp", "symbol", "side", "avg_price", "filled_qty")
 SNAPSHOT_COLUMNS = ("timestamp", "exchange", "symbol", "oi", "mark_price")
@@ -163,6 +174,71 @@ def replay_liquidations(frames: Iterable[str], thresholds: Thresholds) -> Liquid
         cascade = detector.observe(liq)
         if cascade is not None:
             result.alerts.append(to_alert(cascade))
+    return result
+
+
+def recording_files(path: Path) -> list[Path]:
+    """A recording file, or every hourly file of a recording directory in time order."""
+    if path.is_dir():
+        files = sorted(path.glob(FILE_PATTERN))
+        if not files:
+            raise DataError(f"{path}: no recording ({FILE_PATTERN}) in it")
+        return files
+    if not path.is_file():
+        raise DataError(f"cannot read {path}: no such file or directory")
+    return [path]
+
+
+def recording_records(files: Iterable[Path]) -> Iterator[dict[str, Any]]:
+    for file in files:
+        try:
+            with gzip.open(file, "rt", encoding="utf-8", errors="surrogateescape") as fh:
+                for number, line in enumerate(fh, 1):
+                    try:
+                        record = json.loads(line)
+                    except ValueError:
+                        raise DataError(f"{file}:{number}: not a JSON line") from None
+                    if not isinstance(record, dict) or not isinstance(record.get("feed"), str):
+                        raise DataError(f"{file}:{number}: not a recorded frame")
+                    yield record
+        except (OSError, EOFError) as exc:
+            raise DataError(f"cannot read {file}: {exc}") from None
+
+
+def replay_recording(records: Iterable[dict[str, Any]], thresholds: Thresholds) -> LiquidationReplay:
+    """The listener's feeds, floor and detector over recorded frames (architecture.md §2.6: event
+    times decide, so the replay fires what the live listener fired)."""
+    result = LiquidationReplay()
+    detector = CascadeDetector(thresholds)
+
+    def sink(liq: Liquidation, _received_at: float) -> None:
+        result.first_ms = liq.time_ms if result.first_ms is None else min(result.first_ms, liq.time_ms)
+        result.last_ms = liq.time_ms if result.last_ms is None else max(result.last_ms, liq.time_ms)
+        cascade = detector.observe(liq)
+        if cascade is not None:
+            result.alerts.append(to_alert(cascade))
+
+    settings = Settings(ws_url="", queue_url="", thresholds_parameter="")
+    feeds = {name: kind(settings, sink) for name, kind in FEEDS.items()}
+    for record in records:
+        feed = feeds.get(record["feed"])
+        if feed is None:
+            result.skipped["unknown_feed"] += 1
+            continue
+        received_at = float(record.get("t", 0)) / 1000
+        if "contracts" in record and isinstance(feed, OkxFeed):
+            feed.learn(record["contracts"])
+        elif isinstance(record.get("text"), str):
+            feed.on_frame(record["text"].encode("utf-8", "surrogateescape"), True, received_at)
+        elif isinstance(record.get("binary"), str):
+            feed.on_frame(base64.b64decode(record["binary"]), False, received_at)
+    for feed in feeds.values():
+        result.frames += feed.frames
+        result.duplicates += feed.duplicates
+        result.skipped.update(feed.malformed)
+        if isinstance(feed, OkxFeed):  # no contract size was ever recorded for these
+            result.skipped["unknown_instrument"] += sum(len(waiting) for waiting in feed.parked.values())
+    result.skipped = +result.skipped
     return result
 
 

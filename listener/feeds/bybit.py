@@ -256,7 +256,7 @@ class BybitFeed(Feed):
             return
         request = self._requests.pop(reply.req_id, None)
         if request is None:
-            logger.info("bybit reply to no request of ours", extra={"op": reply.op, "ret_msg": reply.ret_msg[:200]})
+            logger.debug("bybit reply to no request of ours", extra={"op": reply.op, "ret_msg": reply.ret_msg[:200]})
             return
         link, topics, op = request
         if op == "unsubscribe":

@@ -319,7 +319,10 @@ class OkxFeed(Feed):
 
     def learn(self, sizes: Mapping[str, float], settle: tuple[str, ...] = ()) -> None:
         """New contract sizes; the liquidations parked for them (or for `settle`, now decided) go on."""
+        changed = any(self.sizes.get(inst_id) != size for inst_id, size in sizes.items())
         self.sizes.update(sizes)
+        if changed and self.recorder is not None:
+            self.recorder.contracts(self.name, self.sizes)
         for inst_id in [i for i in self.parked if i in sizes or i in settle]:
             waiting = self.parked.pop(inst_id)
             self._parked_count -= len(waiting)
