@@ -30,10 +30,11 @@ def run_demo() -> int:
     stack = LocalStack(scenario.markets(), scenario.telegram_target(), clock=scenario.clock())
     stack.before_tick = scenario.before_tick
     print(
-        "crypto-alerts demo (offline): fake Binance/Bybit/OKX replaying data/, a scripted BTC cascade,\n"
-        f"a BTC open-interest surge on binance+bybit at scheduler minute {scenario.surge.minute}; "
-        f"one scheduler minute every {scenario.minute_s} s; then one reply of each command.\n"
-        f"commands: {console.HINT}",
+        "crypto-alerts demo (offline): fake Binance/Bybit/OKX (REST and liquidation WebSockets), Binance\n"
+        "replaying data/; a BTC cascade split across Binance (4) and Bybit (3), so that only the two\n"
+        "exchanges together reach the count of 5; a BTC open-interest surge on binance+bybit at scheduler\n"
+        f"minute {scenario.surge.minute}; one scheduler minute every {scenario.minute_s} s; then one reply of\n"
+        f"each command.\ncommands: {console.HINT}",
         flush=True,
     )
     answered: list[str] = []

@@ -1,9 +1,11 @@
 """The offline scenario behind `make demo` and the end-to-end tests.
 
-Local fakes speak the exchanges' real wire formats: the Binance liquidation WebSocket replays the
-real recording in data/ and then a scripted BTC cascade; the REST fake serves a calm
-market whose BTC open interest surges on 2 of the 3 exchanges at a scripted minute. Scheduler
-minutes are compressed (one every `minute_s` seconds) so both alert kinds appear within a minute.
+Local fakes speak the exchanges' real wire formats: the Binance, Bybit and OKX liquidation
+WebSockets (the Binance one replays the real recording in data/), then a scripted BTC cascade split
+across Binance and Bybit so that neither alone reaches the count and only the two together fire it;
+the REST fake serves the instrument lists and a calm market whose BTC open interest surges on 2 of
+the 3 exchanges at a scripted minute. Scheduler minutes are compressed (one every `minute_s`
+seconds) so both alert kinds appear within a minute.
 """
 
 from __future__ import annotations
@@ -18,8 +20,11 @@ from decimal import Decimal
 from typing import Any, TypeVar
 
 from cryptoalerts.timeutil import utc_now
-from infra.fakes.binance_ws import FakeBinanceWS, cascade_frames, recording_frames
+from infra.fakes import binance_ws, bybit_ws
+from infra.fakes.binance_ws import FakeBinanceWS, recording_frames
+from infra.fakes.bybit_ws import FakeBybitWS
 from infra.fakes.exchanges_rest import CALM_MARKET, FakeExchanges
+from infra.fakes.okx_ws import FakeOkxWS
 from infra.fakes.telegram import FakeTelegram
 from infra.local.stack import Clock, Markets, Telegram
 from infra.repo import BINANCE_LIQUIDATIONS
@@ -76,16 +81,20 @@ class Scenario:
         self.telegram = FakeTelegram(print_messages=print_messages)
         self._loop = LoopThread()
         self.ws = FakeBinanceWS()
+        self.bybit_ws = FakeBybitWS(symbols=self.exchanges.bybit_linear)
+        self.okx_ws = FakeOkxWS()
 
     def start(self) -> Scenario:
         self.exchanges.start()
         self.exchanges.seed_calm_market()
         self.telegram.start()
-        self._loop.run(self.ws.start())
+        for server in (self.ws, self.bybit_ws, self.okx_ws):
+            self._loop.run(server.start())
         return self
 
     def stop(self) -> None:
-        self._loop.run(self.ws.stop())
+        for server in (self.ws, self.bybit_ws, self.okx_ws):
+            self._loop.run(server.stop())
         self._loop.stop()
         self.exchanges.stop()
         self.telegram.stop()
@@ -97,6 +106,8 @@ class Scenario:
             binance_rest=self.exchanges.url,
             bybit_rest=self.exchanges.url,
             okx_rest=self.exchanges.url,
+            bybit_ws=self.bybit_ws.url,
+            okx_ws=self.okx_ws.url,
         )
 
     def telegram_target(self) -> Telegram:
@@ -114,18 +125,28 @@ class Scenario:
             surging = index >= self.surge.minute and exchange in self.surge.exchanges
             self.exchanges.set_oi(exchange, self.surge.symbol, oi * self.surge.factor if surging else oi, mark)
 
-    def feed(self, frames: Sequence[str | bytes]) -> None:
-        self._loop.loop.call_soon_threadsafe(self.ws.feed, list(frames))
+    def feed(self, frames: Sequence[Any], server: Any = None) -> None:
+        self._loop.loop.call_soon_threadsafe((server or self.ws).feed, list(frames))
 
     def feed_recording(self) -> None:
         self.feed(recording_frames(BINANCE_LIQUIDATIONS))
 
-    def feed_cascade(self, start_ms: int = AFTER_RECORDING_MS, symbol: str = "BTC", count: int = 7) -> None:
-        """`count` long liquidations of $180k on `symbol`USDT, one a second: one cascade alert."""
-        self.feed(cascade_frames(f"{symbol}USDT", "SELL", count, 180_000.0, start_ms, price=100_000.0))
+    def feed_cascade(self, start_ms: int = AFTER_RECORDING_MS, symbol: str = "BTC") -> None:
+        """Long liquidations of $180k on `symbol`, one a second, alternating Binance (4) and Bybit (3):
+        neither exchange alone reaches the count of 5; together they fire one alert, at the 5th."""
+        contract, usd, price = f"{symbol}USDT", 180_000.0, 100_000.0
+        binance = binance_ws.cascade_frames(contract, "SELL", 4, usd, start_ms, 2000, price=price)
+        bybit = bybit_ws.cascade_frames(contract, "Buy", 3, usd, start_ms + 1000, 2000, price=price)
+        self.feed(binance)
+        self.feed(bybit, self.bybit_ws)
+
+    def listeners_subscribed(self) -> bool:
+        """The listener holds Bybit's BTC topic (so the scripted Bybit frames are not held back)."""
+        return "allLiquidation.BTCUSDT" in self.bybit_ws.subscribed()
 
     def drained(self, timeout: float = 30) -> None:
-        self._loop.run(self.ws.drained(timeout), timeout=timeout + 1)
+        for server in (self.ws, self.bybit_ws, self.okx_ws):
+            self._loop.run(server.drained(timeout), timeout=timeout + 1)
 
 
 def message_kinds(texts: Sequence[str]) -> dict[str, int]:

@@ -32,6 +32,7 @@ import httpx
 
 from cryptoalerts import config
 from cryptoalerts.exchanges import ADAPTERS
+from cryptoalerts.telegram_format import EXCHANGE_NAMES
 from cryptoalerts.timeutil import iso_ms, to_epoch_ms, utc_now
 from infra.cli.context import CliError
 from infra.cli.telegram import set_webhook
@@ -63,6 +64,8 @@ class Markets:
     binance_rest: str
     bybit_rest: str
     okx_rest: str
+    bybit_ws: str
+    okx_ws: str
 
     @classmethod
     def live(cls) -> Markets:
@@ -71,7 +74,19 @@ class Markets:
             binance_rest=config.get(config.BINANCE_FUTURES_REST_URL),
             bybit_rest=config.get(config.BYBIT_REST_URL),
             okx_rest=config.get(config.OKX_REST_URL),
+            bybit_ws=config.get(config.BYBIT_WS_URL),
+            okx_ws=config.get(config.OKX_WS_URL),
         )
+
+    def listener_env(self) -> dict[str, str]:
+        """The three liquidation streams, and the REST lists the listener reads (Bybit's symbols, OKX's sizes)."""
+        return {
+            config.BINANCE_FUTURES_WS_URL: self.binance_ws,
+            config.BYBIT_WS_URL: self.bybit_ws,
+            config.OKX_WS_URL: self.okx_ws,
+            config.BYBIT_REST_URL: self.bybit_rest,
+            config.OKX_REST_URL: self.okx_rest,
+        }
 
     def rest_env(self) -> dict[str, str]:
         return {
@@ -247,7 +262,7 @@ class LocalStack:
             {
                 config.ALERT_QUEUE_URL: self.stack.refs["AlertQueue"],
                 config.THRESHOLDS_PARAMETER: self.stack.refs["ThresholdsParameter"],
-                config.BINANCE_FUTURES_WS_URL: self.markets.binance_ws,
+                **self.markets.listener_env(),
                 config.HEALTH_PORT: str(self.health_port),
             }
         )
@@ -360,12 +375,13 @@ class LocalStack:
         if listener is None:
             conn = "listener: starting" if self.listener and self.listener.poll() is None else "listener: DOWN"
         else:
-            connection = listener.get("connection") or {}
-            state = connection.get("state", "?")
-            if state != "connected" and connection.get("connect_failures"):
-                state = f"cannot reach Binance stream, retrying (attempt {connection.get('backoff_attempt')})"
+            feeds = " · ".join(
+                _feed_state(EXCHANGE_NAMES.get(name, name), feed)
+                for name, feed in (listener.get("feeds") or {}).items()
+                if feed.get("enabled")
+            )
             conn = (
-                f"listener: {state} frames {listener.get('frames', 0)} "
+                f"listener: {feeds} | frames {listener.get('frames', 0)} "
                 f"qualifying {listener.get('qualifying', 0)} cascades {listener.get('cascades', 0)}"
             )
         with self.counters.lock:
@@ -392,3 +408,17 @@ class LocalStack:
         fh = open(self.log_dir / f"{name}.log", "a", encoding="utf-8")  # noqa: SIM115 - closed in stop()
         self._logs.append(fh)
         return fh
+
+
+def _feed_state(name: str, feed: dict[str, Any]) -> str:
+    """`Bybit connected 1,204 frames`, or what it cannot reach and how often it tried."""
+    connections = feed.get("connections") or []
+    instruments = feed.get("instruments") or {}
+    if feed.get("state") == "connected":
+        return f"{name} connected {feed.get('frames', 0):,} frames"
+    if instruments.get("error") and not connections:
+        return f"{name}: cannot read its instrument list, retrying ({instruments['error'][:60]})"
+    if any(c.get("connect_failures") for c in connections):
+        attempt = max(c.get("backoff_attempt", 0) for c in connections)
+        return f"cannot reach {name} stream, retrying (attempt {attempt})"
+    return f"{name} {feed.get('state', '?')}"

@@ -68,6 +68,9 @@ def test_scripted_cascade_and_surge_produce_exactly_the_expected_messages(scenar
             "📉 5 longs, 0 shorts",
             "⚠️ Potential price impact expected",
         ]
+        # Only Binance and Bybit together reach the count (4 + 3 scripted, the 5th fires it).
+        assert "🏦 Binance 3 · Bybit 2 · OKX 0" in cascade
+        assert "ℹ️ Lower bound: Binance reports at most one liquidation per symbol per second" in cascade
         surge = next(m for m in messages if "OI EXPLOSION" in m).splitlines()
         assert surge[0] == "🚨 BTC OI EXPLOSION"
         assert surge[3] == "🏦 2/3 exchanges confirming"

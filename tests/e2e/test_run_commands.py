@@ -19,6 +19,8 @@ def test_without_the_markets_the_stack_says_what_it_cannot_reach_and_keeps_going
         binance_rest=f"http://{nowhere}",
         bybit_rest=f"http://{nowhere}",
         okx_rest=f"http://{nowhere}",
+        bybit_ws=f"ws://{nowhere}/v5/public/linear",
+        okx_ws=f"ws://{nowhere}/ws/v5/public",
     )
     telegram = Telegram(api_url=f"http://{nowhere}", token="1:unused", chat_id="1")
     stack = LocalStack(markets, telegram, log_dir=tmp_path / "logs", run_scheduler=False)
