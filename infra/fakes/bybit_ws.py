@@ -21,7 +21,7 @@ from typing import Any
 
 from websockets.asyncio.server import ServerConnection
 
-from infra.fakes.ws_server import FakeExchangeWS, Send
+from infra.fakes.ws_server import FakeExchangeWS, Send, serve_cli
 
 PATH = "/v5/public/linear"
 TOPIC_PREFIX = "allLiquidation."
@@ -52,9 +52,9 @@ def cascade_frames(
 class FakeBybitWS(FakeExchangeWS):
     path = PATH
 
-    def __init__(self, *args: Any, symbols: Iterable[str] = (), **kwargs: Any) -> None:
+    def __init__(self, *args: Any, symbols: Iterable[str] | None = (), **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.symbols = set(symbols)  # what the exchange lists: other topics are refused
+        self.symbols: set[str] | None = set(symbols) if symbols is not None else None  # None: any topic
         self.subscriptions: dict[ServerConnection, set[str]] = {}
         self.requests: list[dict[str, Any]] = []  # every subscribe/unsubscribe received
         self.pings = 0
@@ -90,7 +90,8 @@ class FakeBybitWS(FakeExchangeWS):
             self.requests.append(request)
             topics = [str(t) for t in request.get("args") or []]
             mine = self.subscriptions.setdefault(ws, set())
-            unknown = [t for t in topics if t.removeprefix(TOPIC_PREFIX) not in self.symbols]
+            listed = self.symbols
+            unknown = [t for t in topics if listed is not None and t.removeprefix(TOPIC_PREFIX) not in listed]
             again = [t for t in topics if t in mine] if op == "subscribe" else []
             if unknown:  # the whole request fails, naming the first unknown topic
                 reply.update(success=False, ret_msg=f"error:handler not found,topic:{unknown[0]}")
@@ -110,3 +111,39 @@ class FakeBybitWS(FakeExchangeWS):
             await super()._handler(ws)
         finally:
             self.subscriptions.pop(ws, None)
+
+
+# Contracts of the synthetic feed: the recording's mix of names, sizes and sides (benchmarks).
+SYNTHETIC_CONTRACTS = ["BTCUSDT", "ETHUSDT", "SOLUSDT", "1000PEPEUSDT", "DOGEUSDT", "XRPUSDT", "KDAUSDT", "WIFUSDT"]
+
+
+def synthetic_frames(count: int, start_ms: int) -> list[Send]:
+    """`count` frames as Bybit batches them: one to four liquidations of one symbol each."""
+    sizes = [12.5, 480.0, 2_600.0, 27_000.0, 60_000.0, 150_000.0]
+    frames = []
+    for i in range(count):
+        symbol = SYNTHETIC_CONTRACTS[i % len(SYNTHETIC_CONTRACTS)]
+        entries = [
+            entry(
+                symbol,
+                "Buy" if (i + k) % 3 else "Sell",
+                f"{sizes[(i + k) % len(sizes)] / 100:.4f}",
+                "100.0",
+                start_ms + i * 7 + k,
+            )
+            for k in range(1 + i % 4)
+        ]
+        frames.append(liquidation_frame(symbol, entries))
+    return frames
+
+
+def main() -> None:
+    def make(args: Any) -> FakeBybitWS:
+        listed = [s for s in args.symbols.split(",") if s] or None
+        return FakeBybitWS(args.host, args.port, rate_per_s=args.rate, symbols=listed)
+
+    serve_cli(make, synthetic_frames, "A local WebSocket server speaking Bybit's allLiquidation topics.")
+
+
+if __name__ == "__main__":
+    main()

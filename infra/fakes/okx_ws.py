@@ -18,7 +18,7 @@ from typing import Any
 
 from websockets.asyncio.server import ServerConnection
 
-from infra.fakes.ws_server import FakeExchangeWS, Send
+from infra.fakes.ws_server import FakeExchangeWS, Send, serve_cli
 
 PATH = "/ws/v5/public"
 CHANNEL = "liquidation-orders"
@@ -111,3 +111,34 @@ class FakeOkxWS(FakeExchangeWS):
             await super()._handler(ws)
         finally:
             self.subscribers.discard(ws)
+
+
+# Instruments of the synthetic feed and their contract sizes (the REST fake's defaults list them).
+SYNTHETIC_SWAPS = {"BTC-USDT-SWAP": 0.01, "ETH-USDT-SWAP": 0.1, "SOL-USDT-SWAP": 1.0, "PEPE-USDT-SWAP": 10_000_000.0}
+
+
+def synthetic_frames(count: int, start_ms: int) -> list[Send]:
+    """`count` pushes, one to three instruments each with one or two details (benchmarks)."""
+    names = list(SYNTHETIC_SWAPS)
+    frames = []
+    for i in range(count):
+        items = []
+        for k in range(1 + i % 3):
+            inst = names[(i + k) % len(names)]
+            details = [detail("sell" if (i + j) % 3 else "buy", 1 + (i + j) % 40, "100.0", start_ms + i * 7 + j)
+                       for j in range(1 + (i + k) % 2)]  # fmt: skip
+            items.append((inst, details))
+        frames.append(liquidation_frame(items))
+    return frames
+
+
+def main() -> None:
+    serve_cli(
+        lambda args: FakeOkxWS(args.host, args.port, rate_per_s=args.rate),
+        synthetic_frames,
+        "A local WebSocket server speaking OKX's liquidation-orders channel.",
+    )
+
+
+if __name__ == "__main__":
+    main()

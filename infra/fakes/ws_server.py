@@ -11,9 +11,11 @@ adds its paths, what it answers to client messages (subscriptions, pings) and wh
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import contextlib
-from collections.abc import Iterable, Iterator
+import json
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -255,3 +257,40 @@ def _flatten(items: Iterable[Any]) -> Iterator[Step | str | bytes]:
             yield item
         else:
             yield from _flatten(item)
+
+
+# ---------------------------------------------------------------- command line (benchmarks, local runs)
+def serve_cli(
+    make_server: Callable[[argparse.Namespace], FakeExchangeWS],
+    synthetic: Callable[[int, int], list[Send]],
+    description: str,
+) -> None:
+    """`python -m infra.fakes.<exchange>_ws --synthetic N [--loop] [--rate R]`: print `{"url": ...}`,
+    then serve N frames (again and again with --loop, each round later in event time, so a looped
+    feed is new liquidations rather than repeats), and keep serving until killed."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=0)
+    parser.add_argument("--synthetic", type=int, default=0, help="serve this many synthetic frames")
+    parser.add_argument("--rate", type=float, default=None, help="frames per second (default: as fast as possible)")
+    parser.add_argument("--loop", action="store_true", help="serve them again and again")
+    parser.add_argument("--symbols", default="", help="comma-separated contracts the exchange lists ('' = any)")
+    args = parser.parse_args()
+
+    async def serve() -> None:
+        server = await make_server(args).start()
+        print(json.dumps({"url": server.url}), flush=True)
+        rounds = 0
+        while args.synthetic:
+            server.feed(synthetic(args.synthetic, SYNTHETIC_START_MS + rounds * 10**9))
+            await server.drained(timeout=10**9)
+            rounds += 1
+            if not args.loop:
+                break
+        await asyncio.Event().wait()
+
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(serve())
+
+
+SYNTHETIC_START_MS = 1_761_125_800_000

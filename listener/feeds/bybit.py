@@ -41,6 +41,8 @@ from cryptoalerts.timeutil import iso_ms
 from listener.feed import Feed
 from listener.log import logger
 from listener.parse import (
+    MAX_NOTIONAL_USD,
+    MAX_TIME_MS,
     FrameError,
     check_size,
     check_time,
@@ -57,6 +59,7 @@ TOPIC_PREFIX = "allLiquidation."
 SUBSCRIBE_BATCH = 100
 # Bybit: "for one public connection, you cannot have length of args array over 21,000 characters".
 MAX_ARGS_CHARS = 20_000
+_INF = float("inf")
 _SIDES = {"Buy": True, "Sell": False}  # the position's side: Buy = a long was liquidated
 _REST_TIMEOUT_S = 10.0
 
@@ -81,7 +84,7 @@ class _Message(msgspec.Struct, gc=False):
 _decode = msgspec.json.Decoder(_Message).decode
 
 
-@dataclass
+@dataclass(slots=True)
 class Parsed:
     """What one frame holds: liquidations (and the elements that were not usable), or a reply."""
 
@@ -110,12 +113,30 @@ def parse(payload: str | bytes) -> Parsed:
     if not topic.startswith(TOPIC_PREFIX):
         raise FrameError("other_event", topic[:60])
     parsed = Parsed()
+    liquidations = parsed.liquidations
     for entry in data:
+        # Written out for the common case; any doubt goes through the exact checks of _liquidation.
+        contract, side, v_raw, p_raw, time_ms = entry.s, entry.S, entry.v, entry.p, entry.T
+        is_long = _SIDES.get(side)
         try:
-            parsed.liquidations.append(_liquidation(entry.s, entry.S, entry.v, entry.p, check_time(entry.T, "T")))
-        except FrameError as exc:
-            parsed.errors.append(exc)
-    _number_repeats(parsed.liquidations)
+            price, size = float(p_raw), float(v_raw)
+        except ValueError:
+            price = size = -1.0
+        usd = price * size
+        symbol = normalise(contract) if contract else None
+        if (
+            is_long is None
+            or symbol is None
+            or not (0.0 <= price < _INF and 0.0 <= size < _INF and usd <= MAX_NOTIONAL_USD)
+            or not 0 < time_ms < MAX_TIME_MS
+        ):
+            try:
+                liquidations.append(_liquidation(contract, side, v_raw, p_raw, check_time(time_ms, "T")))
+            except FrameError as exc:
+                parsed.errors.append(exc)
+            continue
+        liquidations.append(Liquidation(symbol, is_long, usd, time_ms, (contract, time_ms, side, v_raw, p_raw), BYBIT))
+    _number_repeats(liquidations)
     return parsed
 
 
@@ -170,7 +191,7 @@ def _liquidation(contract: str, side: str, v_raw: Any, p_raw: Any, time_ms: int)
 def _number_repeats(liquidations: list[Liquidation]) -> None:
     """Two identical elements in one batch are two liquidations; a frame delivered twice is one frame.
     So an element repeated within its frame gets its rank in the identity the duplicate filter sees."""
-    if len(liquidations) < 2:
+    if len(liquidations) < 2 or len({liq.identity for liq in liquidations}) == len(liquidations):
         return
     seen: Counter[Any] = Counter()
     for liq in liquidations:
@@ -247,8 +268,7 @@ class BybitFeed(Feed):
         self.frames += 1
         for error in parsed.errors:
             self.malformed_frame(error, payload)
-        for liq in parsed.liquidations:
-            self.deliver(liq, received_at)
+        self.deliver_all(parsed.liquidations, received_at)
         return True
 
     def _reply(self, reply: Parsed) -> None:

@@ -41,6 +41,8 @@ from cryptoalerts.timeutil import iso_ms
 from listener.feed import Feed
 from listener.log import logger
 from listener.parse import (
+    MAX_NOTIONAL_USD,
+    MAX_TIME_MS,
     FrameError,
     check_size,
     check_time,
@@ -55,6 +57,7 @@ from listener.stream import Link
 CHANNEL = "liquidation-orders"
 SUBSCRIBE = '{"id":"1","op":"subscribe","args":[{"channel":"liquidation-orders","instType":"SWAP"}]}'
 UPGRADE_NOTICE = "64008"
+_INF = float("inf")
 _SIDES = {"sell": True, "buy": False}  # the liquidation order's side: sell closes a long
 _REST_TIMEOUT_S = 10.0
 # Liquidations waiting for their instrument's contract size, at most; beyond, skipped and counted.
@@ -101,7 +104,7 @@ class Detail:
     pos_side: Any
 
 
-@dataclass
+@dataclass(slots=True)
 class Parsed:
     liquidations: list[Liquidation] = field(default_factory=list)
     errors: list[FrameError] = field(default_factory=list)
@@ -122,10 +125,34 @@ def parse(payload: str | bytes, sizes: Mapping[str, float]) -> Parsed:
     if message.arg.channel != CHANNEL:
         raise FrameError("other_event", message.arg.channel[:60])
     parsed = Parsed()
+    liquidations = parsed.liquidations
     for item in message.data:
+        inst_id = item.instId
+        size = sizes.get(inst_id)
+        symbol = normalise(inst_id)
         for d in item.details:
-            resolve(Detail(item.instId, d.side, d.sz, d.bkPx, d.ts, d.posSide), sizes, parsed)
-    _number_repeats(parsed.liquidations)
+            # Written out for the common case; anything else goes through resolve()'s exact checks.
+            side, sz, bk_px, ts = d.side, d.sz, d.bkPx, d.ts
+            is_long = _SIDES.get(side)
+            try:
+                price, contracts = float(bk_px), float(sz)
+                time_ms = int(ts) if ts.isdigit() else 0
+            except ValueError:
+                price = contracts = -1.0
+                time_ms = 0
+            if (
+                size is None
+                or symbol is None
+                or is_long is None
+                or not (0.0 <= price < _INF and 0.0 <= contracts < _INF)
+                or not 0 < time_ms < MAX_TIME_MS
+                or price * contracts * size > MAX_NOTIONAL_USD
+            ):
+                resolve(Detail(inst_id, side, sz, bk_px, ts, d.posSide), sizes, parsed)
+                continue
+            identity = (inst_id, time_ms, side, d.posSide, sz, bk_px)
+            liquidations.append(Liquidation(symbol, is_long, price * contracts * size, time_ms, identity, OKX))
+    _number_repeats(liquidations)
     return parsed
 
 
@@ -206,7 +233,7 @@ def _time(value: Any) -> int:
 
 def _number_repeats(liquidations: list[Liquidation]) -> None:
     """Identical elements in one frame are separate liquidations (see the Bybit feed)."""
-    if len(liquidations) < 2:
+    if len(liquidations) < 2 or len({liq.identity for liq in liquidations}) == len(liquidations):
         return
     seen: Counter[Any] = Counter()
     for liq in liquidations:
@@ -259,8 +286,7 @@ class OkxFeed(Feed):
     def _deliver(self, parsed: Parsed, payload: bytes | str, received_at: float) -> None:
         for error in parsed.errors:
             self.malformed_frame(error, payload)
-        for liq in parsed.liquidations:
-            self.deliver(liq, received_at)
+        self.deliver_all(parsed.liquidations, received_at)
         for detail in parsed.unknown:
             self._park(detail, received_at)
 

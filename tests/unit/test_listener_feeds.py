@@ -103,6 +103,8 @@ def test_bybit_every_element_of_a_batch_counts_and_identical_ones_stay_two() -> 
         ({"p": "NaN"}, "bad_value"),
         ({"p": True}, "wrong_type"),
         ({"p": "1e300"}, "bad_value"),
+        ({"p": "-2", "v": "-3"}, "bad_value"),  # two negatives make no positive notional
+        ({"p": "inf", "v": "0"}, "bad_value"),
     ],
 )
 def test_bybit_each_field_wrong_in_turn_skips_that_element_only(changes: dict[str, Any], kind: str) -> None:
