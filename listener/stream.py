@@ -29,6 +29,7 @@ from typing import Any
 
 from websockets.asyncio.client import connect
 
+from listener import tls
 from listener.connection import FeedConnection, OnFrame
 from listener.log import logger
 
@@ -272,6 +273,7 @@ class Stream:
                 max_size=MAX_MESSAGE_BYTES,
                 compression=None,  # exchanges' frames are small; inflating them costs more than it saves
                 create_connection=factory,  # type: ignore[arg-type]
+                ssl=tls.context() if self.url.startswith("wss:") else None,
             )
         except Exception as exc:  # refused, reset, DNS, TLS, handshake rejected, timeout
             self._connect_failed(exc)

@@ -16,6 +16,7 @@ from typing import Any
 
 import boto3
 
+from infra.fakes import binance_ws, bybit_ws, okx_ws
 from infra.fakes.binance_ws import FakeBinanceWS
 from infra.fakes.bybit_ws import FakeBybitWS
 from infra.fakes.exchanges_rest import FakeExchanges
@@ -224,3 +225,25 @@ class TcpGate:
 
         await asyncio.gather(pump(reader, up_writer), pump(up_reader, writer))
         self._pipes.difference_update((writer, up_writer))
+
+
+FEEDS = ("binance", "bybit", "okx")
+
+
+def ready(run: Any, feeds: tuple[str, ...] = FEEDS) -> bool:
+    listener = run.listener
+    checks = {
+        "binance": lambda: listener.feeds["binance"].connected,
+        "bybit": lambda: "allLiquidation.BTCUSDT" in listener.feeds["bybit"].confirmed,
+        "okx": lambda: listener.feeds["okx"].subscribed and bool(listener.feeds["okx"].sizes),
+    }
+    return all(checks[name]() for name in feeds)
+
+
+def btc(exchange: str, count: int, start_ms: int, spacing_ms: int = 1000) -> list[Any]:
+    """`count` long liquidations of $150k on BTC (the default floor is $100k), in that exchange's format."""
+    if exchange == "binance":
+        return binance_ws.cascade_frames("BTCUSDT", "SELL", count, 150_000, start_ms, spacing_ms)
+    if exchange == "bybit":
+        return bybit_ws.cascade_frames("BTCUSDT", "Buy", count, 150_000, start_ms, spacing_ms)
+    return okx_ws.cascade_frames("BTC-USDT-SWAP", "sell", count, 150_000, start_ms, 0.01, spacing_ms)

@@ -255,18 +255,22 @@ class DuplicateFilter:
 
     Two overlapping connections (the proactive 24 h reconnect, or a recorder that had two open)
     deliver the same frame twice within seconds; `capacity` bounds memory while covering that span.
+    It keeps the identities' 64-bit hashes, not the identities (a tuple of the frame's strings costs
+    some 300 bytes, its hash 32): telling two different liquidations apart would take a hash
+    collision among the last `capacity`, about one chance in 10^12.
     """
 
     def __init__(self, capacity: int = 4096) -> None:
         self.capacity = capacity
-        self._seen: set[Hashable] = set()
-        self._order: deque[Hashable] = deque()
+        self._seen: set[int] = set()
+        self._order: deque[int] = deque()
 
     def is_duplicate(self, identity: Hashable) -> bool:
-        if identity in self._seen:
+        key = hash(identity)
+        if key in self._seen:
             return True
-        self._seen.add(identity)
-        self._order.append(identity)
+        self._seen.add(key)
+        self._order.append(key)
         if len(self._order) > self.capacity:
             self._seen.discard(self._order.popleft())
         return False

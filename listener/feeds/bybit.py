@@ -1,8 +1,10 @@
 """Bybit v5 `allLiquidation.<SYMBOL>`: every liquidation of every linear USDT perpetual (architecture.md §2.7).
 
-- The symbols come from `/v5/market/instruments-info?category=linear` (all pages,
-  cryptoalerts.exchanges.bybit), refreshed hourly: a new listing is subscribed on the open
-  connections, a delisted one unsubscribed.
+- The symbols come from `/v5/market/instruments-info?category=linear`: 500 a page by default, at
+  most `limit=1000`, more pages while `result.nextPageCursor` is not empty (passed back as
+  `cursor`, as received); only `Trading` instruments unless `status` asks otherwise; USDC
+  perpetuals (`BTCPERP`) and dated futures (`BTCUSDT-26DEC25`) are listed too and are not watched.
+  Refreshed hourly: a new listing is subscribed on the open connections, a delisted one unsubscribed.
 - Subscriptions go out in batches, `{"op":"subscribe","req_id":"7","args":["allLiquidation.BTCUSDT",...]}`,
   and every acknowledgement is checked. Bybit refuses the whole request when one topic is unknown
   (`"success":false,"ret_msg":"error:handler not found,topic:allLiquidation.XUSDT"`): the named
@@ -29,15 +31,13 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-import httpx
 import msgspec
 
 from cryptoalerts.cascade import Liquidation
-from cryptoalerts.exchanges import bybit as rest
-from cryptoalerts.exchanges.fetch import ExchangeError, RequestLog
 from cryptoalerts.feeds import BYBIT
 from cryptoalerts.symbols import normalise
 from cryptoalerts.timeutil import iso_ms
+from listener import rest
 from listener.feed import Feed
 from listener.log import logger
 from listener.parse import (
@@ -61,7 +61,10 @@ SUBSCRIBE_BATCH = 100
 MAX_ARGS_CHARS = 20_000
 _INF = float("inf")
 _SIDES = {"Buy": True, "Sell": False}  # the position's side: Buy = a long was liquidated
-_REST_TIMEOUT_S = 10.0
+INSTRUMENTS = "/v5/market/instruments-info"
+INSTRUMENTS_PAGE_LIMIT = 1000
+# Far beyond any real listing (a few pages); a cursor that never ends is the exchange's bug, not ours.
+MAX_INSTRUMENT_PAGES = 50
 
 
 class _Entry(msgspec.Struct, gc=False):
@@ -201,6 +204,47 @@ def _number_repeats(liquidations: list[Liquidation]) -> None:
             liq.identity = (liq.identity, rank)
 
 
+def parse_instruments_page(payload: Any) -> tuple[list[str], str]:
+    """The linear USDT perpetuals on one page (`BTCUSDT`, `1000PEPEUSDT`) and the next page's cursor."""
+    if not isinstance(payload, dict):
+        raise rest.RestError(f"instruments-info: expected an object, got {type(payload).__name__}")
+    if payload.get("retCode") != 0:
+        raise rest.RestError(
+            f"instruments-info: retCode {payload.get('retCode')!r}: {str(payload.get('retMsg'))[:100]}"
+        )
+    body = payload.get("result")
+    entries = body.get("list") if isinstance(body, dict) else None
+    if not isinstance(body, dict) or not isinstance(entries, list):
+        raise rest.RestError("instruments-info: result.list missing")
+    cursor = body.get("nextPageCursor")
+    perpetuals = [
+        entry["symbol"]
+        for entry in entries
+        if isinstance(entry, dict)
+        and isinstance(entry.get("symbol"), str)
+        and entry["symbol"]
+        and entry.get("contractType") == "LinearPerpetual"
+        and entry.get("quoteCoin") == "USDT"
+        and entry.get("status", "Trading") == "Trading"
+    ]
+    return perpetuals, cursor if isinstance(cursor, str) else ""
+
+
+async def fetch_linear_perpetuals(base_url: str) -> list[str]:
+    """Every linear USDT perpetual Bybit trades, all pages, sorted."""
+    found: set[str] = set()
+    cursor = ""
+    for _page in range(MAX_INSTRUMENT_PAGES):
+        params = {"category": "linear", "limit": str(INSTRUMENTS_PAGE_LIMIT)}
+        if cursor:
+            params["cursor"] = cursor
+        symbols, cursor = parse_instruments_page(await rest.get_json(base_url.rstrip("/") + INSTRUMENTS, params))
+        found.update(symbols)
+        if not cursor:
+            return sorted(found)
+    raise rest.RestError(f"instruments-info: still more pages after {MAX_INSTRUMENT_PAGES}")
+
+
 def refused_topics(ret_msg: str) -> list[str]:
     """The topics a refusal names: `error:handler not found,topic:allLiquidation.XUSDT`."""
     _, found, named = ret_msg.partition("topic:")
@@ -313,32 +357,31 @@ class BybitFeed(Feed):
         self._stop = stop
         self._requests.clear()
         backoff = Backoff(self.settings.backoff_base_s, self.settings.backoff_cap_s)
-        async with httpx.AsyncClient(timeout=_REST_TIMEOUT_S) as client:
-            while not stop.is_set() and not await self._refresh(client):
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(stop.wait(), backoff.next_delay())
-            refresher = asyncio.create_task(self._refresh_every(client, stop), name="bybit-instruments")
-            try:
-                await stop.wait()
-            finally:
-                refresher.cancel()
-                await asyncio.gather(*self._tasks.values(), return_exceptions=True)
-                self._tasks.clear()
-                for task in list(self._background):
-                    task.cancel()
+        while not stop.is_set() and not await self._refresh():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), backoff.next_delay())
+        refresher = asyncio.create_task(self._refresh_every(stop), name="bybit-instruments")
+        try:
+            await stop.wait()
+        finally:
+            refresher.cancel()
+            await asyncio.gather(*self._tasks.values(), return_exceptions=True)
+            self._tasks.clear()
+            for task in list(self._background):
+                task.cancel()
 
-    async def _refresh_every(self, client: httpx.AsyncClient, stop: asyncio.Event) -> None:
+    async def _refresh_every(self, stop: asyncio.Event) -> None:
         while not stop.is_set():
             await asyncio.sleep(self.settings.instruments_refresh_s)
-            await self._refresh(client)
+            await self._refresh()
 
-    async def _refresh(self, client: httpx.AsyncClient) -> bool:
+    async def _refresh(self) -> bool:
         """Fetch the list; watch new listings, drop delisted ones. False when it could not be read."""
         try:
-            contracts = await rest.fetch_linear_perpetuals(client, self.settings.bybit_rest_url, RequestLog())
+            contracts = await fetch_linear_perpetuals(self.settings.bybit_rest_url)
             if not contracts:
-                raise ExchangeError("instruments-info: no linear USDT perpetual listed")
-        except Exception as exc:  # ExchangeError, or an adapter bug: keep the topics we have
+                raise rest.RestError("instruments-info: no linear USDT perpetual listed")
+        except Exception as exc:  # RestError, or a bug: keep the topics we have
             self.instrument_failures += 1
             self.instrument_error = f"{type(exc).__name__}: {exc}"[:300]
             logger.warning(

@@ -10,7 +10,8 @@
   liquidation order's: `sell` means a long was liquidated. OKX sends at most one liquidation per
   instrument per second, and not always in time order.
 - `sz` is in contracts: notional = `bkPx` x `sz` x `ctVal` x `ctMult`, the contract size from
-  `/api/v5/public/instruments?instType=SWAP` (cryptoalerts.exchanges.okx), refreshed hourly. A
+  `/api/v5/public/instruments?instType=SWAP[&instId=]` (linear swaps: `ctType` linear, `ctValCcy`
+  the coin; inverse ones have `ctVal` in USD and are not read), refreshed hourly. A
   liquidation of an instrument not in the table waits while that instrument is fetched; if OKX
   does not list it either, it is skipped and counted (`unknown_instrument`), never guessed. Inverse
   swaps (`BTC-USD-SWAP`) are not USD-margined: skipped and counted (`unsupported_symbol`).
@@ -29,15 +30,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-import httpx
 import msgspec
 
 from cryptoalerts.cascade import Liquidation
-from cryptoalerts.exchanges import okx as rest
-from cryptoalerts.exchanges.fetch import RequestLog
 from cryptoalerts.feeds import OKX
 from cryptoalerts.symbols import normalise
 from cryptoalerts.timeutil import iso_ms
+from listener import rest
 from listener.feed import Feed
 from listener.log import logger
 from listener.parse import (
@@ -59,7 +58,7 @@ SUBSCRIBE = '{"id":"1","op":"subscribe","args":[{"channel":"liquidation-orders",
 UPGRADE_NOTICE = "64008"
 _INF = float("inf")
 _SIDES = {"sell": True, "buy": False}  # the liquidation order's side: sell closes a long
-_REST_TIMEOUT_S = 10.0
+INSTRUMENTS = "/api/v5/public/instruments"
 # Liquidations waiting for their instrument's contract size, at most; beyond, skipped and counted.
 MAX_PARKED = 1000
 # An instrument OKX did not list is not asked for again sooner than this.
@@ -222,6 +221,36 @@ def resolve(d: Detail, sizes: Mapping[str, float], into: Parsed) -> None:
     into.liquidations.append(Liquidation(symbol, is_long, usd, time_ms, identity, OKX))
 
 
+def parse_swap_instruments(payload: Any) -> dict[str, float]:
+    """instId -> coins per contract (ctVal x ctMult) of every linear swap in the answer."""
+    if not isinstance(payload, dict):
+        raise rest.RestError(f"instruments: expected an object, got {type(payload).__name__}")
+    if payload.get("code") != "0":
+        raise rest.RestError(f"instruments: code {payload.get('code')!r}: {str(payload.get('msg'))[:100]}")
+    entries = payload.get("data")
+    if not isinstance(entries, list):
+        raise rest.RestError("instruments: data missing")
+    sizes: dict[str, float] = {}
+    for entry in entries:
+        if not isinstance(entry, dict) or not isinstance(entry.get("instId"), str):
+            continue
+        if entry.get("instType") != "SWAP" or entry.get("ctType") != "linear":
+            continue
+        try:
+            size = float(entry.get("ctVal")) * float(entry.get("ctMult"))  # type: ignore[arg-type]
+        except (TypeError, ValueError):
+            continue  # never guessed: a liquidation of this instrument is skipped and counted
+        if 0 < size < float("inf"):
+            sizes[entry["instId"]] = size
+    return sizes
+
+
+async def fetch_swap_instruments(base_url: str, inst_id: str | None = None) -> dict[str, float]:
+    """Coins per contract of every linear swap (or of `inst_id` only)."""
+    params = {"instType": "SWAP", **({"instId": inst_id} if inst_id else {})}
+    return parse_swap_instruments(await rest.get_json(base_url.rstrip("/") + INSTRUMENTS, params))
+
+
 def _time(value: Any) -> int:
     """`ts`: epoch milliseconds as a string of digits (a JSON integer is accepted too)."""
     if type(value) is str and value.isdigit():
@@ -258,7 +287,7 @@ class OkxFeed(Feed):
         self._fetching: set[str] = set()
         self._not_listed: dict[str, float] = {}  # instId -> monotonic time OKX did not list it
         self._background: set[asyncio.Task[None]] = set()
-        self._client: httpx.AsyncClient | None = None
+        self._running = False  # instruments are fetched only while the feed runs (not in a replay)
         self.subscribed = False
         self.errors: Counter[str] = Counter()  # OKX's error events by code
         self.notices = 0
@@ -324,14 +353,13 @@ class OkxFeed(Feed):
             return
         self.parked.setdefault(inst_id, []).append((detail, received_at))
         self._parked_count += 1
-        if inst_id not in self._fetching and self._client is not None:
+        if inst_id not in self._fetching and self._running:
             self._fetching.add(inst_id)
             self._spawn(self._fetch_one(inst_id))
 
     async def _fetch_one(self, inst_id: str) -> None:
-        assert self._client is not None
         try:
-            sizes = await rest.fetch_swap_instruments(self._client, self.settings.okx_rest_url, RequestLog(), inst_id)
+            sizes = await self._fetch_sizes(inst_id)
         except Exception as exc:
             sizes = {}
             logger.warning(
@@ -361,10 +389,12 @@ class OkxFeed(Feed):
                 _number_repeats(parsed.liquidations)
                 self._deliver(parsed, b"", received_at)
 
+    async def _fetch_sizes(self, inst_id: str | None = None) -> dict[str, float]:
+        return await fetch_swap_instruments(self.settings.okx_rest_url, inst_id)
+
     async def _refresh(self) -> bool:
-        assert self._client is not None
         try:
-            sizes = await rest.fetch_swap_instruments(self._client, self.settings.okx_rest_url, RequestLog())
+            sizes = await self._fetch_sizes()
         except Exception as exc:
             self.instrument_failures += 1
             self.instrument_error = f"{type(exc).__name__}: {exc}"[:300]
@@ -378,16 +408,15 @@ class OkxFeed(Feed):
 
     # ---------------------------------------------------------------- the shell
     async def run(self, stop: asyncio.Event) -> None:
-        async with httpx.AsyncClient(timeout=_REST_TIMEOUT_S) as client:
-            self._client = client
-            refresher = asyncio.create_task(self._refresh_every(stop), name="okx-instruments")
-            try:
-                await super().run(stop)
-            finally:
-                refresher.cancel()
-                for task in list(self._background):
-                    task.cancel()
-                self._client = None
+        self._running = True
+        refresher = asyncio.create_task(self._refresh_every(stop), name="okx-instruments")
+        try:
+            await super().run(stop)
+        finally:
+            self._running = False
+            refresher.cancel()
+            for task in list(self._background):
+                task.cancel()
 
     async def _refresh_every(self, stop: asyncio.Event) -> None:
         retry = self.settings.backoff_base_s

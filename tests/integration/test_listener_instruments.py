@@ -1,15 +1,15 @@
-"""The listener's instrument lists over real HTTP: Bybit's paged linear listing, OKX's contract sizes."""
+"""The listener's instrument lists over real HTTP (the REST fake): Bybit's paged linear listing, OKX's
+contract sizes, and what the exchanges answer when they fail."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 
-import httpx
 import pytest
 
-from cryptoalerts.exchanges import bybit, okx
-from cryptoalerts.exchanges.fetch import ExchangeError, RequestLog
 from infra.fakes.exchanges_rest import FakeExchanges
+from listener.feeds import bybit, okx
+from listener.rest import RestError
 
 
 @pytest.fixture
@@ -21,11 +21,9 @@ def fake() -> Iterator[FakeExchanges]:
 async def test_bybit_lists_every_linear_usdt_perpetual_over_all_pages(fake: FakeExchanges) -> None:
     contracts = [f"C{i:04d}USDT" for i in range(2345)] + ["1000PEPEUSDT"]
     fake.set_bybit_linear(contracts)
-    log = RequestLog()
-    async with httpx.AsyncClient() as client:
-        listed = await bybit.fetch_linear_perpetuals(client, fake.url, log)
+    listed = await bybit.fetch_linear_perpetuals(fake.url)
     assert listed == sorted(contracts)  # no USDC perpetual, no dated future, nothing twice
-    assert log.counts["bybit"] == 3  # 1,000 a page
+    assert fake.requests["bybit"] == 3  # 1,000 a page
 
 
 def test_bybit_documented_page_and_what_is_not_a_usdt_perpetual() -> None:
@@ -37,23 +35,23 @@ def test_bybit_documented_page_and_what_is_not_a_usdt_perpetual() -> None:
                      {"symbol": "OLDUSDT", "contractType": "LinearPerpetual", "status": "Closed", "quoteCoin": "USDT"},
                      "junk"]}}  # fmt: skip
     assert bybit.parse_instruments_page(page) == (["BTCUSDT"], "first%3DBIOUSDT")
-    with pytest.raises(ExchangeError, match="retCode 10001"):
+    with pytest.raises(RestError, match="retCode 10001"):
         bybit.parse_instruments_page({"retCode": 10001, "retMsg": "Illegal category"})
 
 
 async def test_okx_contract_sizes_of_linear_swaps_and_one_instrument_on_demand(fake: FakeExchanges) -> None:
     fake.set_okx_swaps({"BTC-USDT-SWAP": "0.01", "PEPE-USDT-SWAP": "10000000"})
-    async with httpx.AsyncClient() as client:
-        sizes = await okx.fetch_swap_instruments(client, fake.url, RequestLog())
-        assert sizes == {"BTC-USDT-SWAP": 0.01, "PEPE-USDT-SWAP": 10_000_000.0}  # the inverse swap is not listed
-        assert await okx.fetch_swap_instruments(client, fake.url, RequestLog(), "PEPE-USDT-SWAP") == {
-            "PEPE-USDT-SWAP": 10_000_000.0
-        }
-        with pytest.raises(ExchangeError, match="51001"):
-            await okx.fetch_swap_instruments(client, fake.url, RequestLog(), "NOPE-USDT-SWAP")
-        fake.set_fault("okx", "500")
-        with pytest.raises(ExchangeError, match="HTTP 500"):
-            await okx.fetch_swap_instruments(client, fake.url, RequestLog())
+    sizes = await okx.fetch_swap_instruments(fake.url)
+    assert sizes == {"BTC-USDT-SWAP": 0.01, "PEPE-USDT-SWAP": 10_000_000.0}  # the inverse swap is not listed
+    assert await okx.fetch_swap_instruments(fake.url, "PEPE-USDT-SWAP") == {"PEPE-USDT-SWAP": 10_000_000.0}
+    with pytest.raises(RestError, match="51001"):
+        await okx.fetch_swap_instruments(fake.url, "NOPE-USDT-SWAP")
+    fake.set_fault("okx", "500")
+    with pytest.raises(RestError, match="HTTP 500"):
+        await okx.fetch_swap_instruments(fake.url)
+    fake.set_fault("okx", "malformed")
+    with pytest.raises(RestError, match="malformed JSON"):
+        await okx.fetch_swap_instruments(fake.url)
 
 
 def test_okx_sizes_need_ct_val_and_ct_mult() -> None:

@@ -7,8 +7,7 @@ import gzip
 import json
 from pathlib import Path
 
-from listener_harness import T0, eventually, fake_exchanges, receive_alerts, running_listener
-from test_listener_feeds import btc, ready
+from listener_harness import T0, btc, eventually, fake_exchanges, ready, receive_alerts, running_listener
 
 from cryptoalerts import thresholds
 from infra.cli import main as cli

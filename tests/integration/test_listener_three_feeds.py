@@ -10,38 +10,20 @@ from typing import Any
 import httpx
 import pytest
 from listener_harness import (
+    FEEDS,
     T0,
     Exchanges,
+    btc,
     eventually,
     fake_exchanges,
+    ready,
     receive_alerts,
     running_listener,
     set_thresholds,
 )
 
-from infra.fakes import binance_ws, bybit_ws, okx_ws
+from infra.fakes import bybit_ws, okx_ws
 from infra.fakes.ws_server import Drop, Garbage, Refuse, Silence
-
-FEEDS = ("binance", "bybit", "okx")
-
-
-def ready(run: Any, feeds: tuple[str, ...] = FEEDS) -> bool:
-    listener = run.listener
-    checks = {
-        "binance": lambda: listener.feeds["binance"].connected,
-        "bybit": lambda: "allLiquidation.BTCUSDT" in listener.feeds["bybit"].confirmed,
-        "okx": lambda: listener.feeds["okx"].subscribed and bool(listener.feeds["okx"].sizes),
-    }
-    return all(checks[name]() for name in feeds)
-
-
-def btc(exchange: str, count: int, start_ms: int, spacing_ms: int = 1000) -> list[Any]:
-    """`count` long liquidations of $150k on BTC (the default floor is $100k), in that exchange's format."""
-    if exchange == "binance":
-        return binance_ws.cascade_frames("BTCUSDT", "SELL", count, 150_000, start_ms, spacing_ms)
-    if exchange == "bybit":
-        return bybit_ws.cascade_frames("BTCUSDT", "Buy", count, 150_000, start_ms, spacing_ms)
-    return okx_ws.cascade_frames("BTC-USDT-SWAP", "sell", count, 150_000, start_ms, 0.01, spacing_ms)
 
 
 def server(exchanges: Exchanges, name: str) -> Any:
