@@ -63,7 +63,7 @@ async def test_one_feed_broken_while_the_others_carry_a_cascade(stack, broken: s
     async with fake_exchanges(**okx_options) as ex:
         nowhere = {"binance": "ws_url", "bybit": "bybit_ws_url"}
         refused = {nowhere[broken]: "ws://127.0.0.1:9/"} if fault == "refusing" and broken in nowhere else {}
-        settings = ex.settings(stack, silence_s=1.0, **refused)  # refusing: nothing listens there
+        settings = ex.settings(stack, **refused)  # refusing: nothing listens there
         async with running_listener(settings) as run:
             others = tuple(name for name in FEEDS if name != broken)
             await eventually(lambda: ready(run, others), timeout=15, what="the other feeds subscribed")
