@@ -1,14 +1,15 @@
 """Bounded in-memory outbox: alerts wait here until SQS has them (architecture.md §3).
 
-`put` never blocks frame processing. A sender task hands alerts to a blocking `send_batch` (boto3's
-SendMessageBatch, up to `batch` alerts a call) on worker threads, with up to `in_flight` calls at
-once, so a storm of hundreds of alerts leaves within a few round trips and never waits behind the
-stream. An alert goes out the moment it is queued if a call slot is free; while every slot is busy,
-new alerts gather into the next batch. A failed call (or the entries SQS refused in a partial
-failure) go back to the front of the queue, and no new call is issued until a capped exponential
-backoff with full jitter has passed. When the outbox is full the oldest queued alert gives way (a
-stale alert is worth less than a fresh one), logged with its body and counted. On shutdown `close`
-lets the sender drain what is left with short retries; the caller bounds the time.
+`put` never blocks frame processing. Alerts go to a blocking `send_batch` (boto3's SendMessageBatch,
+up to `batch` alerts a call) on worker threads, with up to `in_flight` calls at once, so a storm of
+hundreds of alerts leaves within a few round trips and never waits behind the stream: an alert is
+handed to a free call slot inside `put` itself, before the frames still in hand are read; while
+every slot is busy, new alerts gather into the next batch. A sender task collects the results.
+The alerts of a failed call (or those SQS refused in a partial failure) go back to the front of the
+queue, and no new call is issued until a capped exponential backoff with full jitter has passed.
+When the outbox is full the oldest queued alert gives way (a stale alert is worth less than a fresh
+one), logged with its body and counted. On shutdown `close` lets the sender drain what is left with
+short retries; the caller bounds the time.
 """
 
 from __future__ import annotations
@@ -67,6 +68,7 @@ class Outbox:
         self._resume_at = 0.0  # monotonic: no call before this (backing off after a failure)
         self._failures_in_a_row = 0
         self._executor = ThreadPoolExecutor(max_workers=self.in_flight, thread_name_prefix="sqs-send")
+        self._loop: asyncio.AbstractEventLoop | None = None  # while `run` runs
         self.sent = 0
         self.dropped = 0
         self.send_failures = 0  # calls that failed, or had entries refused
@@ -89,6 +91,8 @@ class Outbox:
                 extra={"alert_id": lost.alert_id, "capacity": self.capacity, "body": lost.body},
             )
         self._queue.append(Pending(alert_id, body, time.monotonic() if received_at is None else received_at))
+        if self._loop is not None:  # a free call slot takes it now, before the rest of the frames in hand
+            self._issue(self._loop)
         self._wakeup.set()
 
     def close(self) -> None:
@@ -101,7 +105,7 @@ class Outbox:
         self._wakeup.set()
 
     async def run(self) -> None:
-        loop = asyncio.get_running_loop()
+        loop = self._loop = asyncio.get_running_loop()
         try:
             while True:
                 self._issue(loop)
@@ -119,6 +123,7 @@ class Outbox:
                 for call in [c for c in self._sending if c.done()]:
                     self._finished(call)
         finally:
+            self._loop = None
             for call in self._sending:
                 call.cancel()
             self._executor.shutdown(wait=False)

@@ -153,7 +153,8 @@ async def test_a_burst_goes_out_in_batches_of_ten_with_several_calls_in_flight()
         outbox.put(f"a{i}", "body")
     await wait_until(lambda: outbox.sent == 100)
     assert sqs.calls[0] == ["first"]
-    assert all(len(call) <= 10 for call in sqs.calls) and len(sqs.calls) <= 12
+    # Free call slots take alerts at once (one each); once all 4 are busy, alerts gather in tens.
+    assert all(len(call) <= 10 for call in sqs.calls) and len(sqs.calls) <= 4 + 10
     assert sqs.peak_concurrent > 1  # calls overlapped instead of queueing behind each other
     assert sorted(sqs.delivered) == sorted(["first", *(f"a{i}" for i in range(99))])  # each exactly once
     outbox.close()
