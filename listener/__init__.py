@@ -1,4 +1,4 @@
-"""The liquidation listener: Binance's all-market liquidation stream to cascade alerts on SQS.
+"""The liquidation listener: Binance's, Bybit's and OKX's liquidation streams to cascade alerts on SQS.
 
 Run with `python -m listener`; configured by the environment (architecture.md §2.2, listener/settings.py).
 """

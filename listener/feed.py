@@ -132,6 +132,20 @@ class Feed:
         }
 
 
+def number_repeats(liquidations: list[Liquidation]) -> None:
+    """Identical elements of one frame (a Bybit batch, an OKX push) are separate liquidations, while
+    a frame delivered twice is one: each repeat within its frame carries its rank in the identity the
+    duplicate filter sees."""
+    if len(liquidations) < 2 or len({liq.identity for liq in liquidations}) == len(liquidations):
+        return
+    seen: Counter[Any] = Counter()
+    for liq in liquidations:
+        rank = seen[liq.identity]
+        seen[liq.identity] += 1
+        if rank:
+            liq.identity = (liq.identity, rank)
+
+
 def _state(streams: list[Stream]) -> str:
     states = {s.state for s in streams}
     for state in ("connected", "connecting", "waiting", "starting", "stopped"):

@@ -26,7 +26,6 @@ import contextlib
 import itertools
 import json
 import time
-from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -38,7 +37,7 @@ from cryptoalerts.feeds import BYBIT
 from cryptoalerts.symbols import normalise
 from cryptoalerts.timeutil import iso_ms
 from listener import rest
-from listener.feed import Feed
+from listener.feed import Feed, number_repeats
 from listener.log import logger
 from listener.parse import (
     MAX_NOTIONAL_USD,
@@ -139,7 +138,7 @@ def parse(payload: str | bytes) -> Parsed:
                 parsed.errors.append(exc)
             continue
         liquidations.append(Liquidation(symbol, is_long, usd, time_ms, (contract, time_ms, side, v_raw, p_raw), BYBIT))
-    _number_repeats(liquidations)
+    number_repeats(liquidations)
     return parsed
 
 
@@ -174,7 +173,7 @@ def _parse_object(frame: dict[str, Any]) -> Parsed:
             parsed.liquidations.append(_liquidation(contract, side, entry.get("v"), entry.get("p"), time_ms))
         except FrameError as exc:
             parsed.errors.append(exc)
-    _number_repeats(parsed.liquidations)
+    number_repeats(parsed.liquidations)
     return parsed
 
 
@@ -189,19 +188,6 @@ def _liquidation(contract: str, side: str, v_raw: Any, p_raw: Any, time_ms: int)
     if symbol is None:
         raise FrameError("unsupported_symbol", contract[:40])
     return Liquidation(symbol, is_long, usd, time_ms, (contract, time_ms, side, v_raw, p_raw), BYBIT)
-
-
-def _number_repeats(liquidations: list[Liquidation]) -> None:
-    """Two identical elements in one batch are two liquidations; a frame delivered twice is one frame.
-    So an element repeated within its frame gets its rank in the identity the duplicate filter sees."""
-    if len(liquidations) < 2 or len({liq.identity for liq in liquidations}) == len(liquidations):
-        return
-    seen: Counter[Any] = Counter()
-    for liq in liquidations:
-        rank = seen[liq.identity]
-        seen[liq.identity] += 1
-        if rank:
-            liq.identity = (liq.identity, rank)
 
 
 def parse_instruments_page(payload: Any) -> tuple[list[str], str]:

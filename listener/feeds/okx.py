@@ -37,7 +37,7 @@ from cryptoalerts.feeds import OKX
 from cryptoalerts.symbols import normalise
 from cryptoalerts.timeutil import iso_ms
 from listener import rest
-from listener.feed import Feed
+from listener.feed import Feed, number_repeats
 from listener.log import logger
 from listener.parse import (
     MAX_NOTIONAL_USD,
@@ -151,7 +151,7 @@ def parse(payload: str | bytes, sizes: Mapping[str, float]) -> Parsed:
                 continue
             identity = (inst_id, time_ms, side, d.posSide, sz, bk_px)
             liquidations.append(Liquidation(symbol, is_long, price * contracts * size, time_ms, identity, OKX))
-    _number_repeats(liquidations)
+    number_repeats(liquidations)
     return parsed
 
 
@@ -190,7 +190,7 @@ def _parse_object(frame: dict[str, Any], sizes: Mapping[str, float]) -> Parsed:
             resolve(
                 Detail(inst_id, d.get("side"), d.get("sz"), d.get("bkPx"), d.get("ts"), d.get("posSide")), sizes, parsed
             )
-    _number_repeats(parsed.liquidations)
+    number_repeats(parsed.liquidations)
     return parsed
 
 
@@ -258,18 +258,6 @@ def _time(value: Any) -> int:
     if type(value) is int:
         return check_time(value, "ts")
     raise FrameError("bad_value", "ts") if type(value) is str else missing_or_wrong(value, "ts")
-
-
-def _number_repeats(liquidations: list[Liquidation]) -> None:
-    """Identical elements in one frame are separate liquidations (see the Bybit feed)."""
-    if len(liquidations) < 2 or len({liq.identity for liq in liquidations}) == len(liquidations):
-        return
-    seen: Counter[Any] = Counter()
-    for liq in liquidations:
-        rank = seen[liq.identity]
-        seen[liq.identity] += 1
-        if rank:
-            liq.identity = (liq.identity, rank)
 
 
 # ---------------------------------------------------------------- the feed
@@ -386,7 +374,7 @@ class OkxFeed(Feed):
                 for unknown in parsed.unknown:
                     self.malformed_frame(FrameError("unknown_instrument", unknown.inst_id[:40]))
                 parsed.unknown.clear()
-                _number_repeats(parsed.liquidations)
+                number_repeats(parsed.liquidations)
                 self._deliver(parsed, b"", received_at)
 
     async def _fetch_sizes(self, inst_id: str | None = None) -> dict[str, float]:
