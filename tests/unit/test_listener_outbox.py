@@ -181,7 +181,7 @@ async def test_a_failed_call_holds_new_calls_back_until_the_backoff_passes() -> 
     outbox = Outbox(one_call_per_alert(send), retry_base_s=0.2, retry_cap_s=0.2, rand=lambda: 1.0)
     runner = asyncio.create_task(outbox.run())
     outbox.put("a", "A")
-    await wait_until(lambda: send.calls == 1)
+    await wait_until(lambda: outbox.send_failures == 1)
     outbox.put("b", "B")
     await asyncio.sleep(0.1)
     assert send.calls == 1  # SQS just failed: nothing new goes out during the backoff
