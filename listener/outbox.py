@@ -113,9 +113,8 @@ class Outbox:
                     return
                 self._wakeup.clear()
                 waits: set[asyncio.Future[Any]] = {*self._sending, asyncio.ensure_future(self._wakeup.wait())}
-                timeout = None
-                if self._queue and not self._sending and self._resume_at > time.monotonic():
-                    timeout = self._resume_at - time.monotonic()
+                # Alerts waiting and no call out: wake when the backoff ends (at once if it just has).
+                timeout = max(0.0, self._resume_at - time.monotonic()) if self._queue and not self._sending else None
                 await asyncio.wait(waits, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
                 for waiter in waits - set(self._sending):
                     if not waiter.done():

@@ -342,6 +342,8 @@ class BybitFeed(Feed):
     async def run(self, stop: asyncio.Event) -> None:
         self._stop = stop
         self._requests.clear()
+        # Turned on again: the topics it had go back on at once; the list is read again beside them.
+        await self.watch([t for shard in self.shards for t in shard.topics])
         backoff = Backoff(self.settings.backoff_base_s, self.settings.backoff_cap_s)
         while not stop.is_set() and not await self._refresh():
             with contextlib.suppress(TimeoutError):
