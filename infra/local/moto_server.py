@@ -1,4 +1,4 @@
-"""Runs moto server (the real AWS wire protocol on loopback) as a child process."""
+"""Runs moto server (the real AWS wire protocol on loopback) as a child process (`moto_entry`)."""
 
 from __future__ import annotations
 
@@ -37,7 +37,7 @@ class MotoServer:
 
     def start(self, timeout_s: float = 30) -> MotoServer:
         self._proc = subprocess.Popen(
-            [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(self.port)],
+            [sys.executable, "-m", "infra.local.moto_entry", "-H", "127.0.0.1", "-p", str(self.port)],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
             env={**os.environ, **EMULATOR_ENV},
