@@ -109,11 +109,19 @@ class Evaluation:
 
     @property
     def confirming(self) -> tuple[str, ...]:
-        return tuple(c.exchange for c in self.changes if c.change_pct >= self.rule.change_pct)
+        return self.confirming_at(self.rule.change_pct)
 
     @property
     def exploded(self) -> bool:
-        return len(self.confirming) >= self.rule.min_exchanges
+        return self.explodes_at(self.rule.change_pct)
+
+    def confirming_at(self, change_pct: float) -> tuple[str, ...]:
+        return tuple(c.exchange for c in self.changes if c.change_pct >= change_pct)
+
+    def explodes_at(self, change_pct: float) -> bool:
+        """The verdict this minute would get with another `change_pct` (the calibration asks it for
+        every candidate threshold without measuring the changes again)."""
+        return len(self.confirming_at(change_pct)) >= self.rule.min_exchanges
 
     @property
     def before_usd(self) -> float:

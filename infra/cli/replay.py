@@ -23,14 +23,14 @@ import csv
 import gzip
 import json
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from cryptoalerts import alert, oi
 from cryptoalerts.cascade import CascadeDetector, DuplicateFilter, Liquidation, to_alert
-from cryptoalerts.thresholds import OI_EXCHANGE_COUNT, Thresholds
+from cryptoalerts.thresholds import OI_EXCHANGE_COUNT, OiRule, Thresholds
 from cryptoalerts.timeutil import MINUTE_MS, floor_minute, iso_ms, parse_iso, to_epoch_ms
 from listener.feeds import FEEDS
 from listener.feeds.binance import parse
@@ -147,6 +147,7 @@ def _time_ms(text: str) -> int:
 @dataclass
 class LiquidationReplay:
     alerts: list[alert.Alert] = field(default_factory=list)
+    liquidations: list[Liquidation] = field(default_factory=list)  # parsed, repeats dropped, as received
     frames: int = 0
     duplicates: int = 0
     skipped: Counter[str] = field(default_factory=Counter)  # FrameError kinds
@@ -156,9 +157,16 @@ class LiquidationReplay:
 
 def replay_liquidations(frames: Iterable[str], thresholds: Thresholds) -> LiquidationReplay:
     """The listener's hot path without the I/O: parse, drop exact repeats, detect."""
+    result = read_liquidations(frames)
+    result.alerts = detect_cascades(result.liquidations, thresholds)
+    return result
+
+
+def read_liquidations(frames: Iterable[str]) -> LiquidationReplay:
+    """Parse the frames and drop exact repeats, as the listener does; detects nothing yet, so one
+    reading can be judged under many thresholds (`detect_cascades`)."""
     result = LiquidationReplay()
     dedup = DuplicateFilter()
-    detector = CascadeDetector(thresholds)
     for message in frames:
         result.frames += 1
         try:
@@ -171,10 +179,15 @@ def replay_liquidations(frames: Iterable[str], thresholds: Thresholds) -> Liquid
             continue
         result.first_ms = liq.time_ms if result.first_ms is None else min(result.first_ms, liq.time_ms)
         result.last_ms = liq.time_ms if result.last_ms is None else max(result.last_ms, liq.time_ms)
-        cascade = detector.observe(liq)
-        if cascade is not None:
-            result.alerts.append(to_alert(cascade))
+        result.liquidations.append(liq)
     return result
+
+
+def detect_cascades(liquidations: Iterable[Liquidation], thresholds: Thresholds) -> list[alert.Alert]:
+    """The cascades the listener's detector fires on these liquidations, in arrival order."""
+    detector = CascadeDetector(thresholds)
+    fired = (detector.observe(liq) for liq in liquidations)
+    return [to_alert(cascade) for cascade in fired if cascade is not None]
 
 
 def recording_files(path: Path) -> list[Path]:
@@ -208,15 +221,20 @@ def recording_records(files: Iterable[Path]) -> Iterator[dict[str, Any]]:
 def replay_recording(records: Iterable[dict[str, Any]], thresholds: Thresholds) -> LiquidationReplay:
     """The listener's feeds, floor and detector over recorded frames (architecture.md §2.6: event
     times decide, so the replay fires what the live listener fired)."""
+    result = read_recording(records)
+    result.alerts = detect_cascades(result.liquidations, thresholds)
+    return result
+
+
+def read_recording(records: Iterable[dict[str, Any]]) -> LiquidationReplay:
+    """The liquidations the listener's own feeds read from recorded frames, in the order received;
+    detects nothing yet, so one reading can be judged under many thresholds (`detect_cascades`)."""
     result = LiquidationReplay()
-    detector = CascadeDetector(thresholds)
 
     def sink(liq: Liquidation, _received_at: float) -> None:
         result.first_ms = liq.time_ms if result.first_ms is None else min(result.first_ms, liq.time_ms)
         result.last_ms = liq.time_ms if result.last_ms is None else max(result.last_ms, liq.time_ms)
-        cascade = detector.observe(liq)
-        if cascade is not None:
-            result.alerts.append(to_alert(cascade))
+        result.liquidations.append(liq)
 
     settings = Settings(ws_url="", queue_url="", thresholds_parameter="")
     feeds = {name: kind(settings, sink) for name, kind in FEEDS.items()}
@@ -242,6 +260,14 @@ def replay_recording(records: Iterable[dict[str, Any]], thresholds: Thresholds) 
     return result
 
 
+def read_any_liquidations(path: Path) -> LiquidationReplay:
+    """A liquidation recording of either kind, read but not judged: a Binance CSV, or the listener's
+    own recording (a directory of hourly files or one file)."""
+    if path.suffix.lower() == ".csv":
+        return read_liquidations(liquidation_frames(path))
+    return read_recording(recording_records(recording_files(path)))
+
+
 @dataclass
 class OiReplay:
     alerts: list[alert.Alert] = field(default_factory=list)
@@ -253,27 +279,53 @@ class OiReplay:
 
 def replay_oi(snapshots: Iterable[Snapshot], thresholds: Thresholds) -> OiReplay:
     """Evaluate every recorded minute of every watched symbol, as OiEvaluateFunction would have."""
-    by_symbol: dict[str, dict[str, dict[int, oi.Point]]] = defaultdict(lambda: defaultdict(dict))
-    for snap in snapshots:
-        by_symbol[snap.symbol][snap.exchange][snap.minute_ms] = snap.point
+    by_symbol = series_by_symbol(snapshots)
     result = OiReplay()
     for symbol in thresholds.symbols:
         series = by_symbol.get(symbol)
         if not series:
             continue
-        rule = thresholds.oi(symbol)
-        minutes = sorted({m for s in series.values() for m in s})
+        evaluations = evaluate_every_minute(symbol, series, thresholds.oi(symbol))
         result.series.update({(symbol, ex): len(s) for ex, s in series.items()})
-        result.first_ms = minutes[0] if result.first_ms is None else min(result.first_ms, minutes[0])
-        result.last_ms = minutes[-1] if result.last_ms is None else max(result.last_ms, minutes[-1])
-        episode_active = False
-        for minute in minutes:
-            verdict = oi.evaluate(symbol, minute, rule, series, OI_EXCHANGE_COUNT)
-            result.evaluations += 1
-            if oi.should_alert(verdict.exploded, episode_active):
-                result.alerts.append(alert.oi_explosion(symbol, minute, verdict.priority, verdict.alert_data()))
-            episode_active = verdict.exploded
+        first, last = evaluations[0].minute_ms, evaluations[-1].minute_ms
+        result.first_ms = first if result.first_ms is None else min(result.first_ms, first)
+        result.last_ms = last if result.last_ms is None else max(result.last_ms, last)
+        result.evaluations += len(evaluations)
+        for verdict in episode_starts(evaluations):
+            result.alerts.append(alert.oi_explosion(symbol, verdict.minute_ms, verdict.priority, verdict.alert_data()))
     return result
+
+
+def series_by_symbol(snapshots: Iterable[Snapshot]) -> dict[str, dict[str, dict[int, oi.Point]]]:
+    """symbol -> exchange -> minute -> snapshot."""
+    by_symbol: dict[str, dict[str, dict[int, oi.Point]]] = defaultdict(lambda: defaultdict(dict))
+    for snap in snapshots:
+        by_symbol[snap.symbol][snap.exchange][snap.minute_ms] = snap.point
+    return {symbol: dict(series) for symbol, series in by_symbol.items()}
+
+
+def evaluate_every_minute(symbol: str, series: Mapping[str, oi.Series], rule: OiRule) -> list[oi.Evaluation]:
+    """The evaluator's verdict for every minute any exchange recorded, oldest first."""
+    minutes = sorted({m for s in series.values() for m in s})
+    return [oi.evaluate(symbol, minute, rule, series, OI_EXCHANGE_COUNT) for minute in minutes]
+
+
+def episode_starts(evaluations: Iterable[oi.Evaluation], change_pct: float | None = None) -> list[oi.Evaluation]:
+    """The evaluations that alert, one per episode, with the rule's own `change_pct` or another one."""
+    verdicts = list(evaluations)
+    exploded = (v.exploded if change_pct is None else v.explodes_at(change_pct) for v in verdicts)
+    return [verdicts[i] for i in first_of_each_episode(exploded)]
+
+
+def first_of_each_episode(exploded: Iterable[bool]) -> list[int]:
+    """Positions, in a run of consecutive verdicts, that alert: one per episode (`oi.should_alert`)."""
+    starts = []
+    episode_active = False
+    for position, now in enumerate(exploded):
+        if oi.should_alert(now, episode_active):
+            starts.append(position)
+        episode_active = now
+    return starts
 
 
 # ---------------------------------------------------------------- report
