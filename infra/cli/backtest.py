@@ -22,17 +22,7 @@ def add_parser(subparsers: Any) -> None:
         help="the listener's recording (a directory or a .jsonl.gz file of `python -m listener --record`) "
         "or a Binance liquidations CSV (timestamp,symbol,side,avg_price,filled_qty)",
     )
-    parser.add_argument(
-        "--oi",
-        type=Path,
-        action="append",
-        default=[],
-        help="open-interest CSV (repeatable): snapshots or a CoinGlass single-series export",
-    )
-    parser.add_argument("--oi-symbol", default="BTC", help="symbol of a single-series OI export (default %(default)s)")
-    parser.add_argument(
-        "--oi-exchange", default="binance", help="exchange of a single-series OI export (default %(default)s)"
-    )
+    add_oi_recording_arguments(parser, "open-interest CSV (repeatable): snapshots or a CoinGlass single-series export")
     parser.add_argument(
         "--thresholds", type=Path, help="thresholds document (partial is fine; default: the built-in defaults)"
     )
@@ -43,12 +33,12 @@ def add_parser(subparsers: Any) -> None:
 def backtest_command(args: argparse.Namespace) -> int:
     if args.liquidations is None and not args.oi:
         raise CliError("give --liquidations CSV and/or --oi CSV")
-    rules = _thresholds(args.thresholds)
+    rules = read_thresholds(args.thresholds)
     try:
         liquidations = _liquidations(args.liquidations, rules) if args.liquidations else None
-        snapshots = [s for path in args.oi for s in replay.oi_snapshots(path, args.oi_symbol, args.oi_exchange)]
     except replay.DataError as exc:
         raise CliError(str(exc)) from None
+    snapshots = oi_recordings(args)
     open_interest = replay.replay_oi(snapshots, rules) if args.oi else None
     if args.json:
         alerts = [*(liquidations.alerts if liquidations else []), *(open_interest.alerts if open_interest else [])]
@@ -60,12 +50,30 @@ def backtest_command(args: argparse.Namespace) -> int:
 
 
 def _liquidations(path: Path, rules: thresholds.Thresholds) -> replay.LiquidationReplay:
-    if path.suffix.lower() == ".csv":
-        return replay.replay_liquidations(replay.liquidation_frames(path), rules)
-    return replay.replay_recording(replay.recording_records(replay.recording_files(path)), rules)
+    recording = replay.read_any_liquidations(path)
+    recording.alerts = replay.detect_cascades(recording.liquidations, rules)
+    return recording
 
 
-def _thresholds(path: Path | None) -> thresholds.Thresholds:
+def add_oi_recording_arguments(parser: argparse.ArgumentParser, help_text: str) -> None:
+    """`--oi CSV` (repeatable) and what names a single-series export: backtest's and calibrate's."""
+    parser.add_argument("--oi", type=Path, action="append", default=[], help=help_text)
+    parser.add_argument("--oi-symbol", default="BTC", help="symbol of a single-series OI export (default %(default)s)")
+    parser.add_argument(
+        "--oi-exchange", default="binance", help="exchange of a single-series OI export (default %(default)s)"
+    )
+
+
+def oi_recordings(args: argparse.Namespace) -> list[replay.Snapshot]:
+    """The snapshots of every `--oi` recording; a file that cannot be read is one line for the operator."""
+    try:
+        return [s for path in args.oi for s in replay.oi_snapshots(path, args.oi_symbol, args.oi_exchange)]
+    except replay.DataError as exc:
+        raise CliError(str(exc)) from None
+
+
+def read_thresholds(path: Path | None) -> thresholds.Thresholds:
+    """A thresholds document from a file (partial is fine), or the built-in defaults without one."""
     if path is None:
         return thresholds.defaults()
     try:

@@ -5,6 +5,7 @@
     crypto-alerts history [--limit N]
     crypto-alerts status [--listener-url URL]
     crypto-alerts backtest --liquidations CSV --oi CSV [--thresholds FILE]
+    crypto-alerts calibrate [--symbols BTC ...] [--days 30] [--target-per-day 1] [--apply] [--json] [--plot]
 
 Works against AWS and the local stack alike: boto3 honours AWS_ENDPOINT_URL, resource names come
 from flags, the environment of architecture.md §2.2, or the CloudFormation stack's outputs. A problem the
@@ -21,7 +22,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from cryptoalerts.config import ConfigError
 from cryptoalerts.thresholds import InvalidThresholds
-from infra.cli import backtest, history, status, telegram, thresholds
+from infra.cli import backtest, calibrate, history, status, telegram, thresholds
 from infra.cli.context import CliError, add_common_arguments, describe
 
 
@@ -29,7 +30,8 @@ def build_parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     add_common_arguments(common)
     parser = argparse.ArgumentParser(
-        prog="crypto-alerts", description="Operate crypto-alerts: thresholds, Telegram, history, health, backtests."
+        prog="crypto-alerts",
+        description="Operate crypto-alerts: thresholds, Telegram, history, health, backtests, calibration.",
     )
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     thresholds.add_parser(subparsers, common)
@@ -37,6 +39,7 @@ def build_parser() -> argparse.ArgumentParser:
     history.add_parser(subparsers, common)
     status.add_parser(subparsers, common)
     backtest.add_parser(subparsers)
+    calibrate.add_parser(subparsers, common)
     return parser
 
 

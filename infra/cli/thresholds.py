@@ -14,6 +14,7 @@ import shlex
 import subprocess
 import sys
 import tempfile
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -87,6 +88,15 @@ class Store:
             raise CliError(f"the stored document in {self.name} is not a JSON object; fix it with `thresholds edit`")
         return stored
 
+    def set(self, values: Mapping[str, Any]) -> dict[str, Any]:
+        """Set dotted paths (`oi.BTC.change_pct`) in the stored document and write it, validated as a
+        whole: one invalid value and nothing is written (InvalidThresholds). Returns the stored document."""
+        updated = self.read_stored()
+        for path, value in values.items():
+            updated = thresholds.set_path(updated, path, value)
+        self.write(updated)
+        return updated
+
     def write(self, document: dict[str, Any]) -> None:
         """Validate, then store. Raises InvalidThresholds (nothing written) for a document the pipeline
         would reject."""
@@ -130,8 +140,7 @@ def parse_value(text: str) -> Any:
 
 def set_command(args: argparse.Namespace) -> int:
     store = _store(args)
-    updated = thresholds.set_path(store.read_stored(), args.path, parse_value(args.value))
-    store.write(updated)
+    updated = store.set({args.path: parse_value(args.value)})
     value = thresholds.effective(updated).document
     for part in args.path.split("."):
         value = value[part]
