@@ -105,12 +105,16 @@ def calibrate_oi(
     values = grid(largest, step) if largest > 0 else ()
     used_step = values[0] if values else (step or MIN_STEP_PCT)
 
-    def rate(change_pct: float) -> Rate:
-        alerts = len(replay.episode_starts(evaluations, change_pct))
+    def rate(change_pct: float, alerts: int) -> Rate:
         return Rate(change_pct, alerts, alerts / days if days > 0 else 0.0)
 
-    curve = tuple(rate(c) for c in values)
-    current = rate(rule.change_pct)
+    # A minute's verdict changes once as the threshold rises (from exploding to not): the rule itself,
+    # asked by bisection, tells where; each candidate then needs no more than a comparison per minute.
+    highest = [_highest_exploding(e, values) for e in evaluations]
+    curve = tuple(
+        rate(c, len(replay.first_of_each_episode(level >= i for level in highest))) for i, c in enumerate(values)
+    )
+    current = rate(rule.change_pct, len(replay.episode_starts(evaluations, rule.change_pct)))
     proposed = lowest_within(curve, target_per_day, key=lambda r: r.per_day) if resolves(days, target_per_day) else None
     note = _oi_note(symbol, series, rule, measurable, largest, days, target_per_day)
     return OiCalibration(
@@ -128,6 +132,19 @@ def calibrate_oi(
         note=note,
         changes=changes,
     )
+
+
+def _highest_exploding(verdict: oi.Evaluation, values: Sequence[float]) -> int:
+    """The index of the highest candidate at which this minute explodes, -1 if none: exploding at a
+    threshold means exploding at every lower one (more exchanges rise by less)."""
+    low, high = 0, len(values)  # explodes at values[:low] (known), not at values[high:]
+    while low < high:
+        middle = (low + high) // 2
+        if verdict.explodes_at(values[middle]):
+            low = middle + 1
+        else:
+            high = middle
+    return low - 1
 
 
 def grid(largest: float, step: float | None = None) -> tuple[float, ...]:
