@@ -107,8 +107,8 @@ def calibrate_command(args: argparse.Namespace) -> int:
         for path in calibration_plot.write(Path(args.plot), oi_rows):
             print(f"wrote {path}", file=sys.stderr)
     if args.json:
-        print(json.dumps(calibration_report.document(sources, oi_rows, liquidation_rows, target, cascade_target,
-                                                     applied), ensure_ascii=False, indent=2))  # fmt: skip
+        report = calibration_report.document(sources, oi_rows, liquidation_rows, target, cascade_target, applied)
+        print(json.dumps(report, ensure_ascii=False))
     else:
         print(calibration_report.table(sources, oi_rows, liquidation_rows, target, cascade_target))
         if applied is not None:
