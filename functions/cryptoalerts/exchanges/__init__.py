@@ -80,6 +80,9 @@ class MarketSource:
     open_interest: OpenInterestNow
     bars: Series[market.Bar]
     open_interest_history: Series[market.OpenInterest]
+    # How the two history endpoints page, for a caller reading weeks of them (calibration).
+    open_interest_history_paging: market.HistoryPaging
+    bars_paging: market.HistoryPaging
     taker_flow: Series[market.TakerFlow] | None = None
 
 
@@ -92,6 +95,8 @@ MARKETS: tuple[MarketSource, ...] = (
         binance.open_interest,
         binance.bars,
         binance.open_interest_history,
+        binance.OI_HISTORY_PAGING,
+        binance.KLINES_PAGING,
     ),
     MarketSource(
         bybit.NAME,
@@ -101,6 +106,8 @@ MARKETS: tuple[MarketSource, ...] = (
         bybit.open_interest,
         bybit.bars,
         bybit.open_interest_history,
+        bybit.OI_HISTORY_PAGING,
+        bybit.KLINES_PAGING,
     ),
     MarketSource(
         okx.NAME,
@@ -110,6 +117,8 @@ MARKETS: tuple[MarketSource, ...] = (
         okx.open_interest,
         okx.bars,
         okx.open_interest_history,
+        okx.OI_HISTORY_PAGING,
+        okx.CANDLES_PAGING,
         okx.taker_flow,
     ),
 )

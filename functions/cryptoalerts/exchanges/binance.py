@@ -120,6 +120,13 @@ KLINES_PER_PAGE = 1500
 OI_HISTORY_PER_PAGE = 500  # and only the last 30 days are served
 DEFAULT_FUNDING_INTERVAL_H = 8.0  # fundingInfo lists only the contracts whose interval was changed
 HISTORY_IN_FLIGHT = 5
+# Calibration pages through 30 days: openInterestHist has an IP limit of its own (1,000 requests per
+# 5 minutes) and serves the last 30 days only; klines count against the weight (a full page weighs 10
+# of the 2,400 per minute).
+OI_HISTORY_PAGING = market.HistoryPaging(
+    OI_HISTORY_PER_PAGE, market.RateLimit("futures-data", 1000, 300.0), HISTORY_IN_FLIGHT, kept_ms=30 * 86_400_000
+)
+KLINES_PAGING = market.HistoryPaging(KLINES_PER_PAGE, market.RateLimit("weight", 2400 // 10, 60.0), HISTORY_IN_FLIGHT)
 
 
 def parse_contracts(premium: Any, funding_info: Any) -> dict[str, market.Contract]:

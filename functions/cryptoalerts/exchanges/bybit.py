@@ -87,6 +87,11 @@ OI_PERIODS = {"5m": "5min", "15m": "15min", "1h": "1h", "4h": "4h", "1d": "1d"}
 KLINES_PER_PAGE = 1000
 OI_HISTORY_PER_PAGE = 200
 HISTORY_IN_FLIGHT = 10
+# One limit for every endpoint: 600 requests per 5 s per IP (beyond it: HTTP 403 and a 10-minute
+# ban). Open-interest history goes back to the contract's listing.
+IP_LIMIT = market.RateLimit("ip", 600, 5.0)
+OI_HISTORY_PAGING = market.HistoryPaging(OI_HISTORY_PER_PAGE, IP_LIMIT, HISTORY_IN_FLIGHT)
+KLINES_PAGING = market.HistoryPaging(KLINES_PER_PAGE, IP_LIMIT, HISTORY_IN_FLIGHT)
 
 
 def parse_contracts(payload: Any) -> dict[str, market.Contract]:

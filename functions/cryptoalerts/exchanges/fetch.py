@@ -53,11 +53,13 @@ class ExchangeError(Exception):
 
 
 class RateLimited(ExchangeError):
-    """HTTP 429 or 418: the exchange asks us to stop for `retry_after_s` seconds."""
+    """HTTP 429 or 418: the exchange asks us to stop for `retry_after_s` seconds (`stated` when it said
+    how long in a Retry-After header; else the default wait)."""
 
-    def __init__(self, message: str, retry_after_s: float) -> None:
+    def __init__(self, message: str, retry_after_s: float, stated: bool = True) -> None:
         super().__init__(message, reason="rate limited")
         self.retry_after_s = retry_after_s
+        self.stated = stated
 
 
 @dataclass
@@ -161,7 +163,8 @@ async def get_json(
         raise ExchangeError(f"{type(exc).__name__} on {_path(url)}", reason="unreachable") from None
     if response.status_code in (418, 429):
         wait = retry_after_s(response.headers)
-        raise RateLimited(f"HTTP {response.status_code} on {_path(url)}; retry after {wait:g} s", wait)
+        stated = "retry-after" in response.headers
+        raise RateLimited(f"HTTP {response.status_code} on {_path(url)}; retry after {wait:g} s", wait, stated)
     if response.status_code != 200:
         status = response.status_code
         raise ExchangeError(f"HTTP {status} on {_path(url)}: {response.text[:200]!r}", reason=f"error {status}")

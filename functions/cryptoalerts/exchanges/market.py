@@ -117,6 +117,36 @@ class OpenInterest:
         return self.usd / self.coins if self.usd is not None and self.coins > 0 else None
 
 
+@dataclass(frozen=True)
+class RateLimit:
+    """An exchange's limit on a group of its endpoints: `requests` within any `per_s` seconds,
+    counted per address, or per address and instrument where `per_instrument`. Endpoints naming
+    the same limit share it."""
+
+    name: str
+    requests: int
+    per_s: float
+    per_instrument: bool = False
+
+
+@dataclass(frozen=True)
+class HistoryPaging:
+    """How an exchange serves a history endpoint: periods per page, its rate limit, how far back."""
+
+    per_page: int
+    limit: RateLimit
+    in_flight: int  # requests at once
+    kept_ms: int | None = None  # only this far back from now
+    kept_periods: int | None = None  # only the newest this many periods
+
+    def oldest_ms(self, now_ms: int, period_ms: int) -> int | None:
+        """The oldest period start still served (None: back to the contract's listing)."""
+        oldest = [now_ms - self.kept_ms] if self.kept_ms is not None else []
+        if self.kept_periods is not None:
+            oldest.append(align(now_ms, period_ms) - (self.kept_periods - 1) * period_ms)
+        return max(oldest) if oldest else None
+
+
 class NotListed(ExchangeError):
     """The exchange lists no USDT perpetual for the symbol."""
 

@@ -82,6 +82,17 @@ CANDLES_PER_PAGE = 300
 RUBIK_PER_PAGE = 100
 UNIT_COINS = "0"  # taker volume in coins (the default, 1, is contracts)
 HISTORY_IN_FLIGHT = 4  # the rubik endpoints allow 5 requests per 2 s per instrument
+# Contract open-interest history: 10 requests per 2 s per IP and instrument, the newest 1,440
+# periods only (5 days of 5 minutes). Candles: 40 per 2 s per IP, also the newest 1,440.
+OI_HISTORY_PAGING = market.HistoryPaging(
+    RUBIK_PER_PAGE,
+    market.RateLimit("open-interest-history", 10, 2.0, per_instrument=True),
+    HISTORY_IN_FLIGHT,
+    kept_periods=1440,
+)
+CANDLES_PAGING = market.HistoryPaging(
+    CANDLES_PER_PAGE, market.RateLimit("candles", 40, 2.0), HISTORY_IN_FLIGHT, kept_periods=1440
+)
 
 
 def parse_contracts(payload: Any) -> dict[str, market.Contract]:
