@@ -8,7 +8,9 @@ One server answers all three (their paths differ), so one base URL serves as all
 The served open interest is settable while it runs, for tests and scripted demos:
 `FakeExchanges.set_oi(...)` in process, or `POST /_control/oi` with
 `{"exchange": "binance", "symbol": "BTC", "oi": 80000, "mark_price": 65000}` from outside.
-`POST /_control/fault` takes `{"exchange", "kind", "symbol"?, "retry_after_s"?}`,
+`POST /_control/fault` takes `{"exchange", "kind", "symbol"?, "retry_after_s"?, "path"?, "after"?}`
+(with `path` and `after`, only that path fails, after its first `after` requests: a failure midway
+through paging a history),
 `POST /_control/clear` drops every fault, `GET /_control/stats` answers the request counts,
 `POST /_control/reset-counts` zeroes them.
 
@@ -33,7 +35,7 @@ import sys
 import threading
 import time
 import urllib.request
-from collections import Counter
+from collections import Counter, deque
 from dataclasses import dataclass
 from decimal import Decimal
 from http import HTTPStatus
@@ -42,6 +44,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from cryptoalerts import config
+from cryptoalerts.exchanges import binance, bybit, market, okx
 from infra.fakes.market_endpoints import Listing, MarketEndpoints
 from infra.processes import terminate
 
@@ -64,6 +67,8 @@ class Fault:
     kind: str
     symbol: str | None = None  # only this symbol (missing entry / its per-symbol request)
     retry_after_s: int = 60
+    path: str | None = None  # only requests to this path (e.g. a history endpoint)
+    after: int = 0  # the first `after` requests (to `path`) are answered: a failure midway through paging
 
 
 @dataclass
@@ -73,15 +78,28 @@ class Market:
 
 
 class FakeExchanges:
-    def __init__(self, latency_s: float = 0.0, host: str = "127.0.0.1", port: int = 0, hang_s: float = 30.0) -> None:
+    def __init__(
+        self,
+        latency_s: float = 0.0,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        hang_s: float = 30.0,
+        enforce_rate_limits: bool = False,
+    ) -> None:
         self.latency_s = latency_s
         self.hang_s = hang_s  # how long a "timeout" fault holds the request
+        # Refuse history requests beyond the exchanges' rate limits, as they do (off by default: the
+        # benchmarks measure the pipeline, not the exchanges' patience).
+        self.enforce_rate_limits = enforce_rate_limits
+        self.rate_limited: Counter[str] = Counter()
+        self._windows: dict[tuple[str, str], deque[float]] = {}
         self._lock = threading.Lock()
         self._markets: dict[tuple[str, str], Market] = {}
         self._faults: dict[str, Fault] = {}
         self.bybit_linear: list[str] = sorted(_contract(symbol) for symbol in CALM_MARKET)
         self.okx_swaps: dict[str, Decimal] = {f"{s}-USDT-SWAP": size for s, size in OKX_CONTRACT_SIZE.items()}
         self.requests: Counter[str] = Counter()
+        self.path_requests: Counter[tuple[str, str]] = Counter()  # (exchange, path), since the last fault was set
         self._stopping = threading.Event()
         self._server = _Server((host, port), _handler_for(self))
         self._server.daemon_threads = True
@@ -132,12 +150,22 @@ class FakeExchanges:
         for symbol, (oi, mark) in (symbols or CALM_MARKET).items():
             self.set_oi("*", symbol, oi, mark)
 
-    def set_fault(self, exchange: str, kind: str, *, symbol: str | None = None, retry_after_s: int = 60) -> None:
+    def set_fault(
+        self,
+        exchange: str,
+        kind: str,
+        *,
+        symbol: str | None = None,
+        retry_after_s: int = 60,
+        path: str | None = None,
+        after: int = 0,
+    ) -> None:
         _check_exchange(exchange)
         if kind not in FAULT_KINDS:
             raise ValueError(f"unknown fault {kind!r} (one of {', '.join(FAULT_KINDS)})")
         with self._lock:
-            self._faults[exchange] = Fault(kind, symbol, retry_after_s)
+            self._faults[exchange] = Fault(kind, symbol, retry_after_s, path, after)
+            self.path_requests.clear()
 
     def set_bybit_linear(self, contracts: list[str]) -> None:
         """The linear USDT perpetuals Bybit lists (`BTCUSDT`, `1000PEPEUSDT`)."""
@@ -177,10 +205,14 @@ class FakeExchanges:
             return _json(HTTPStatus.NOT_FOUND, {"error": f"no such path {parts.path}"})
         with self._lock:
             self.requests[exchange] += 1
+            self.path_requests[(exchange, parts.path)] += 1
+            seen = self.path_requests[(exchange, parts.path)]
             fault = self._faults.get(exchange)
+        if self.enforce_rate_limits and self._over_limit(exchange, parts.path, query):
+            return _rate_limit_answer(exchange)
         if self.latency_s:
             self._stopping.wait(self.latency_s)
-        if fault is not None and _applies(fault, exchange, parts.path, query):
+        if fault is not None and _applies(fault, exchange, parts.path, query, seen):
             failed = self._fail(fault)
             if failed is not None:
                 return failed
@@ -196,6 +228,24 @@ class FakeExchanges:
         if parts.path == "/api/v5/public/instruments":
             return self._okx_instruments(query)
         return self._okx(query, fault)
+
+    def _over_limit(self, exchange: str, path: str, query: dict[str, str]) -> bool:
+        """Count the request against its limit (the exchange module's documented figure) and say
+        whether it exceeds it: more than `requests` within the last `per_s` seconds."""
+        limit = HISTORY_LIMITS.get((exchange, path))
+        if limit is None:
+            return False
+        instrument = query.get("instId", "") if limit.per_instrument else ""
+        now = time.monotonic()
+        with self._lock:
+            starts = self._windows.setdefault((f"{exchange}:{limit.name}", instrument), deque())
+            while starts and starts[0] <= now - limit.per_s:
+                starts.popleft()
+            starts.append(now)
+            if len(starts) <= limit.requests:
+                return False
+            self.rate_limited[exchange] += 1
+            return True
 
     def _fail(self, fault: Fault) -> tuple[int, dict[str, str], bytes] | None:
         if fault.kind == "timeout":
@@ -305,7 +355,8 @@ class FakeExchanges:
                 self.set_oi(payload["exchange"], payload["symbol"], payload["oi"], payload["mark_price"])
             elif method == "POST" and path == "/_control/fault":
                 self.set_fault(payload["exchange"], payload["kind"], symbol=payload.get("symbol"),
-                               retry_after_s=int(payload.get("retry_after_s", 60)))  # fmt: skip
+                               retry_after_s=int(payload.get("retry_after_s", 60)), path=payload.get("path"),
+                               after=int(payload.get("after", 0)))  # fmt: skip
             elif method == "POST" and path == "/_control/instruments":
                 if payload["exchange"] == "bybit":
                     self.set_bybit_linear(list(payload["symbols"]))
@@ -320,6 +371,29 @@ class FakeExchanges:
         except (ValueError, KeyError, TypeError) as exc:
             return _json(HTTPStatus.BAD_REQUEST, {"error": f"{type(exc).__name__}: {exc}"})
         return _json(200, {"ok": True})
+
+
+# The history endpoints whose rate limits the fake can enforce, and the limit each counts against.
+HISTORY_LIMITS: dict[tuple[str, str], market.RateLimit] = {
+    ("binance", binance.OI_HISTORY): binance.OI_HISTORY_PAGING.limit,
+    ("binance", binance.KLINES): binance.KLINES_PAGING.limit,
+    ("bybit", bybit.OI_HISTORY): bybit.IP_LIMIT,
+    ("bybit", bybit.KLINE): bybit.IP_LIMIT,
+    ("okx", okx.OI_HISTORY): okx.OI_HISTORY_PAGING.limit,
+    ("okx", okx.CANDLES): okx.CANDLES_PAGING.limit,
+}
+
+
+def _rate_limit_answer(exchange: str) -> tuple[int, dict[str, str], bytes]:
+    """What each exchange answers beyond its limit: Binance 429 with Retry-After, Bybit a bare 403
+    ("access too frequent", then a 10-minute ban), OKX 429 with code 50011."""
+    if exchange == "bybit":
+        return 403, {"Content-Type": "text/plain"}, b"access too frequent"
+    if exchange == "okx":
+        return _json(429, {"code": "50011", "msg": "Too Many Requests", "data": []})
+    status, headers, body = _json(429, {"code": -1003, "msg": "Too many requests; current limit is 1000 per 5 min."})
+    headers["Retry-After"] = "60"
+    return status, headers, body
 
 
 def _check_exchange(name: str) -> None:
@@ -337,8 +411,11 @@ def _exchange_of(path: str) -> str | None:
     return None
 
 
-def _applies(fault: Fault, exchange: str, path: str, query: dict[str, str]) -> bool:
-    """A fault naming a symbol hits only that symbol's own request (Binance openInterest)."""
+def _applies(fault: Fault, exchange: str, path: str, query: dict[str, str], seen: int = 0) -> bool:
+    """A fault naming a symbol hits only that symbol's own request (Binance openInterest); one naming
+    a path hits only that path, and only after its first `after` requests."""
+    if fault.path is not None and (path != fault.path or seen <= fault.after):
+        return False
     if fault.symbol is None or fault.kind in ("missing", "empty"):
         return True
     return exchange == "binance" and path == "/fapi/v1/openInterest" and query.get("symbol") == _contract(fault.symbol)
@@ -490,10 +567,18 @@ class FakeExchangesProcess:
     def set_oi(self, exchange: str, symbol: str, oi: float, mark_price: float) -> None:
         self._post("/_control/oi", {"exchange": exchange, "symbol": symbol, "oi": oi, "mark_price": mark_price})
 
-    def set_fault(self, exchange: str, kind: str, *, symbol: str | None = None, retry_after_s: int = 60) -> None:
-        self._post(
-            "/_control/fault", {"exchange": exchange, "kind": kind, "symbol": symbol, "retry_after_s": retry_after_s}
-        )
+    def set_fault(
+        self,
+        exchange: str,
+        kind: str,
+        *,
+        symbol: str | None = None,
+        retry_after_s: int = 60,
+        path: str | None = None,
+        after: int = 0,
+    ) -> None:
+        fault = {"exchange": exchange, "kind": kind, "symbol": symbol, "retry_after_s": retry_after_s}
+        self._post("/_control/fault", {**fault, "path": path, "after": after})
 
     def set_bybit_linear(self, contracts: list[str]) -> None:
         self._post("/_control/instruments", {"exchange": "bybit", "symbols": contracts})

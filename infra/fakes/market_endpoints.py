@@ -14,7 +14,7 @@ import base64
 import json
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from decimal import Decimal
 from http import HTTPStatus
@@ -62,10 +62,31 @@ class MarketEndpoints:
         self._clock = clock
         self.tape = Tape(anchor_ms if anchor_ms is not None else int(clock() * 1000))
         self._surges: dict[str, tuple[int, float]] = {}  # symbol -> (from ms, volume factor)
+        # (exchange, symbol) -> period start -> (coins, USD per coin): a scripted open-interest history.
+        self._histories: dict[tuple[str, str], dict[int, tuple[float, float]]] = {}
 
     def surge_volume(self, symbol: str, factor: float, from_ms: int) -> None:
         """From `from_ms` on, `symbol` trades `factor` times its usual volume (scripted demos)."""
         self._surges[symbol] = (from_ms, factor)
+
+    def set_open_interest_history(
+        self, exchange: str, symbol: str, points: Iterable[tuple[int, float, float]] | None
+    ) -> None:
+        """Serve these (period start ms, coins, USD per coin) as `symbol`'s open-interest history on
+        `exchange` instead of the tape's, and nothing for other periods (None: the tape again). The
+        endpoints page it as they page the tape: the exchanges' own limits, bounds and horizons."""
+        if points is None:
+            self._histories.pop((exchange, symbol), None)
+        else:
+            self._histories[(exchange, symbol)] = {int(t): (float(c), float(p)) for t, c, p in points}
+
+    def _open_interest_at(self, exchange: str, listing: Listing, open_ms: int) -> tuple[float, float] | None:
+        """(coins, USD per coin) at a period's start: the scripted history's, else the tape's."""
+        scripted = self._histories.get((exchange, listing.symbol))
+        if scripted is not None:
+            return scripted.get(open_ms)
+        slot = self._slot(exchange, listing, open_ms // SLOT_MS)
+        return slot.oi, slot.open
 
     def now_ms(self) -> int:
         return int(self._clock() * 1000)
@@ -210,9 +231,12 @@ class MarketEndpoints:
         u = listing.unit
         points = []
         for t in self._opens(period, start, _ms(query, "endTime"), limit, False, True):
-            slot = self._slot("binance", listing, t // SLOT_MS)
-            points.append({"symbol": listing.contract, "sumOpenInterest": _qty(slot.oi / u),
-                           "sumOpenInterestValue": f"{slot.oi * slot.open:.8f}", "CMCCirculatingSupply": "19890000",
+            found = self._open_interest_at("binance", listing, t)
+            if found is None:
+                continue
+            coins, price = found
+            points.append({"symbol": listing.contract, "sumOpenInterest": _qty(coins / u),
+                           "sumOpenInterestValue": f"{coins * price:.8f}", "CMCCirculatingSupply": "19890000",
                            "timestamp": t})  # fmt: skip
         return _json(200, points)
 
@@ -284,7 +308,10 @@ class MarketEndpoints:
         u = listing.unit
         entries = []
         for t in page:
-            coins = self._slot("bybit", listing, t // SLOT_MS).oi / u
+            found = self._open_interest_at("bybit", listing, t)
+            if found is None:
+                continue
+            coins = found[0] / u
             entries.append({"openInterest": _qty(2 * coins), "singleOpenInterest": _qty(coins), "timestamp": str(t)})
         cursor = base64.urlsafe_b64encode(str(page[-1]).encode()).decode() if more and page else ""
         return _bybit(0, "OK", {"symbol": listing.contract, "category": "linear", "list": entries,
@@ -397,8 +424,11 @@ class MarketEndpoints:
         listing, interval, limit = found.listing, found.interval, found.limit
         rows = []
         for t in self._okx_window(interval, limit, _ms(query, "end"), _ms(query, "begin")):
-            slot = self._slot("okx", listing, t // SLOT_MS)
-            rows.append([str(t), _qty(slot.oi / float(listing.okx_size)), _qty(slot.oi), f"{slot.oi * slot.open:.4f}"])
+            point = self._open_interest_at("okx", listing, t)
+            if point is None:
+                continue
+            coins, price = point
+            rows.append([str(t), _qty(coins / float(listing.okx_size)), _qty(coins), f"{coins * price:.4f}"])
         return _okx(rows)
 
 
