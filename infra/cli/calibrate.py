@@ -17,16 +17,17 @@ import argparse
 import json
 import math
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
 from cryptoalerts import thresholds
 from cryptoalerts.symbols import is_valid_symbol
 from cryptoalerts.thresholds import InvalidThresholds, Thresholds
-from cryptoalerts.timeutil import MINUTE_MS
-from infra.cli import backtest, calibration, calibration_report, replay
-from infra.cli.calibration import DAY_MS, LiquidationCalibration, OiCalibration
-from infra.cli.calibration_report import Coverage, Sources
+from cryptoalerts.timeutil import MINUTE_MS, parse_iso, to_epoch_ms
+from infra.cli import backtest, calibration, calibration_report, history_cache, oi_history, replay
+from infra.cli.calibration import DAY_MS, Coverage, LiquidationCalibration, OiCalibration
+from infra.cli.calibration_report import Sources
 from infra.cli.context import CliError, Context
 from infra.cli.thresholds import Store
 
@@ -68,6 +69,16 @@ def add_parser(subparsers: Any, common: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--oi-exchange", default="binance", help="exchange of a single-series OI export (default %(default)s)"
     )
+    parser.add_argument(
+        "--until", type=_time, help="history up to this time (ISO-8601 or epoch ms; default: now)", metavar="TIME"
+    )
+    parser.add_argument(
+        "--cache-dir",
+        type=Path,
+        default=history_cache.default_directory(),
+        help="where fetched history pages are kept (default %(default)s)",
+    )
+    parser.add_argument("--no-cache", action="store_true", help="fetch everything again and keep nothing")
     parser.add_argument("--liquidations", type=Path, help="liquidation recording (Binance CSV) for the cascade rows")
     parser.add_argument(
         "--thresholds", type=Path, help="thresholds document to compare with (default: the stored one in SSM)"
@@ -153,7 +164,17 @@ def _symbols(given: list[str] | None, rules: Thresholds) -> list[str]:
 
 
 def _open_interest(args: argparse.Namespace, symbols: list[str]) -> tuple[Sources, dict[str, dict[str, Any]]]:
-    """The history per symbol and exchange, and what it covers."""
+    """The history per symbol and exchange, and what it covers: from the recordings given, else
+    from the exchanges."""
+    if not args.oi:
+        cache = history_cache.HistoryCache(None if args.no_cache else args.cache_dir)
+        until = args.until if args.until is not None else int(time.time() * 1000)
+        history = oi_history.fetch_history(symbols, args.days, until, cache)
+        if cache.write_error:
+            print(f"crypto-alerts: warning: history cache: {cache.write_error}", file=sys.stderr)
+        sources = Sources(oi=f"5-minute history of {args.days} days from the exchanges", failures=history.failures)
+        sources.coverage = history.coverage
+        return sources, history.series
     try:
         snapshots = [s for path in args.oi for s in replay.oi_snapshots(path, args.oi_symbol, args.oi_exchange)]
     except replay.DataError as exc:
@@ -225,6 +246,13 @@ def _applied_lines(store: Store | None, applied: dict[str, Any]) -> str:
 def _plain(value: float) -> int | float:
     """12.0 -> 12, so the stored document reads as an operator would write it."""
     return int(value) if float(value).is_integer() else value
+
+
+def _time(text: str) -> int:
+    try:
+        return int(text) if text.strip().isdigit() else to_epoch_ms(parse_iso(text))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is neither an ISO-8601 time nor epoch milliseconds") from None
 
 
 def _positive_int(text: str) -> int:

@@ -46,6 +46,16 @@ CASCADE_COUNTS = range(3, 11)
 
 
 @dataclass(frozen=True)
+class Coverage:
+    """What one exchange's history (or a recording's series) of one symbol held."""
+
+    points: int
+    first_ms: int
+    last_ms: int
+    last_usd: float | None = None  # the newest open interest in USD
+
+
+@dataclass(frozen=True)
 class Rate:
     """How often a candidate `change_pct` would have fired over the history."""
 

@@ -12,18 +12,9 @@ from typing import Any
 
 from cryptoalerts.telegram_format import usd
 from cryptoalerts.timeutil import iso_ms
-from infra.cli.calibration import CascadeRate, LiquidationCalibration, OiCalibration, Rate, Spread
+from infra.cli.calibration import CascadeRate, Coverage, LiquidationCalibration, OiCalibration, Rate, Spread
 
 COLUMNS = ("symbol", "alert", "current", "per day", "proposed", "per day", "largest seen")
-
-
-@dataclass(frozen=True)
-class Coverage:
-    """What one exchange's history (or a recording's series) held."""
-
-    points: int
-    first_ms: int
-    last_ms: int
 
 
 @dataclass
@@ -99,7 +90,7 @@ def _source_lines(sources: Sources) -> list[str]:
     )
     lines.append(f"open interest: {sources.oi}: {described or 'nothing'}")
     for exchange, why in sorted(sources.failures.items()):
-        lines.append(f"  {exchange}: not used: {why}")
+        lines.append(f"  {exchange}: {why}")
     if sources.liquidations is not None:
         span = sources.liquidation_span
         when = f"{_when(span[0])} to {_when(span[1])}" if span else "no liquidation"
@@ -220,6 +211,7 @@ def _oi_json(row: OiCalibration, coverage: Mapping[str, Coverage]) -> dict[str, 
             "points": c.points if c else None,
             "from": iso_ms(c.first_ms) if c else None,
             "to": iso_ms(c.last_ms) if c else None,
+            "oi_usd": c.last_usd if c else None,  # the newest point's
             "windows": s.windows,
             **{f"p{p:g}": round(v, 4) for p, v in s.percentiles},
             "largest": round(s.largest, 4),

@@ -45,6 +45,10 @@ class Progress:
         if self._live and (self._clock() - self._drawn >= REDRAW_S or self.done.total() == self.total):
             self._draw()
 
+    def add(self, group: str, steps: int) -> None:
+        """More steps for a group, found on the way (the price bars an exchange needs besides)."""
+        self.totals[group] = self.totals.get(group, 0) + steps
+
     def skip(self, group: str) -> None:
         """The group stopped early (its exchange failed): its remaining steps will not come."""
         self.totals[group] = self.done[group]
