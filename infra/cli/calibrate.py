@@ -58,16 +58,8 @@ def add_parser(subparsers: Any, common: argparse.ArgumentParser) -> None:
         help="liquidation cascades per symbol per day at most (default: --target-per-day)",
     )
     parser.add_argument("--step", type=_positive_float, help="grid step of candidate change_pct (default: automatic)")
-    parser.add_argument(
-        "--oi",
-        type=Path,
-        action="append",
-        default=[],
-        help="calibrate on open-interest recordings instead of the exchanges' history (repeatable; see backtest)",
-    )
-    parser.add_argument("--oi-symbol", default="BTC", help="symbol of a single-series OI export (default %(default)s)")
-    parser.add_argument(
-        "--oi-exchange", default="binance", help="exchange of a single-series OI export (default %(default)s)"
+    backtest.add_oi_recording_arguments(
+        parser, "calibrate on open-interest recordings instead of the exchanges' history (repeatable; as backtest)"
     )
     parser.add_argument(
         "--until", type=_time, help="history up to this time (ISO-8601 or epoch ms; default: now)", metavar="TIME"
@@ -175,11 +167,7 @@ def _open_interest(args: argparse.Namespace, symbols: list[str]) -> tuple[Source
         sources = Sources(oi=f"5-minute history of {args.days} days from the exchanges", failures=history.failures)
         sources.coverage = history.coverage
         return sources, history.series
-    try:
-        snapshots = [s for path in args.oi for s in replay.oi_snapshots(path, args.oi_symbol, args.oi_exchange)]
-    except replay.DataError as exc:
-        raise CliError(str(exc)) from None
-    series = replay.series_by_symbol(snapshots)
+    series = replay.series_by_symbol(backtest.oi_recordings(args))
     sources = Sources(oi=", ".join(str(p) for p in args.oi))
     sources.coverage = _coverage(series, symbols)
     return sources, series
