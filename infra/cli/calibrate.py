@@ -71,7 +71,12 @@ def add_parser(subparsers: Any, common: argparse.ArgumentParser) -> None:
         help="where fetched history pages are kept (default %(default)s)",
     )
     parser.add_argument("--no-cache", action="store_true", help="fetch everything again and keep nothing")
-    parser.add_argument("--liquidations", type=Path, help="liquidation recording (Binance CSV) for the cascade rows")
+    parser.add_argument(
+        "--liquidations",
+        type=Path,
+        help="for the cascade rows: the listener's recording (`python -m listener --record DIR`: the directory "
+        "or one file) or a Binance liquidations CSV",
+    )
     parser.add_argument(
         "--thresholds", type=Path, help="thresholds document to compare with (default: the stored one in SSM)"
     )
@@ -187,7 +192,7 @@ def _liquidations(
     if path is None:
         return []
     try:
-        recording = replay.read_liquidations(replay.liquidation_frames(path))
+        recording = replay.read_any_liquidations(path)
     except replay.DataError as exc:
         raise CliError(str(exc)) from None
     sources.liquidations = str(path)

@@ -3,6 +3,7 @@ ones with a known answer, and `--apply` against SSM on moto server (the real AWS
 
 from __future__ import annotations
 
+import gzip
 import json
 import re
 from pathlib import Path
@@ -16,6 +17,7 @@ from cryptoalerts import thresholds
 from infra.cli.main import main
 from infra.local import aws_resources
 from infra.repo import BINANCE_LIQUIDATIONS, BTC_OPEN_INTEREST
+from listener import record
 
 PARAMETER = "/crypto-alerts/local/thresholds"  # aws_resources.deploy's default stage is `local`
 END_MS = 1_782_000_000_000
@@ -120,6 +122,52 @@ def test_liquidation_proposals_fire_at_most_the_target_in_the_backtest(tmp_path,
     for symbol in ("BTC", "ETH", "XRP"):
         fired = sum(a["symbol"] == symbol for a in alerts)
         assert fired == found["symbols"][symbol]["liquidation"]["proposed"]["cascades"]
+
+
+def listener_recording(directory: Path, frames: list[tuple[int, str]]) -> Path:
+    """Frames as `python -m listener --record` keeps them: gzip JSON lines, one file per UTC hour."""
+    directory.mkdir()
+    by_hour: dict[int, list[bytes]] = {}
+    for t, text in frames:
+        line = json.dumps({"feed": "bybit", "t": t + 3.5, "text": text}) + "\n"
+        by_hour.setdefault(t // record.HOUR_MS, []).append(line.encode())
+    for hour, lines in by_hour.items():
+        with gzip.open(directory / record.file_name(hour), "wb") as fh:
+            fh.writelines(lines)
+    return directory
+
+
+def bybit_frame(t: int, usd: float) -> str:
+    entry = {"T": t, "s": "BTCUSDT", "S": "Buy", "v": "1", "p": f"{usd:.2f}"}
+    return json.dumps({"topic": "allLiquidation.BTCUSDT", "type": "snapshot", "ts": t, "data": [entry]})
+
+
+def test_cascades_from_the_listeners_own_recording_meet_the_target_in_the_backtest(tmp_path, capsys) -> None:
+    # Three days of Bybit's stream: six bursts a day of six liquidations 2 s apart ($30K to $400K),
+    # and once a day five of $2M.
+    frames = []
+    for day in range(3):
+        for burst in range(6):
+            start = END_MS + day * 86_400_000 + burst * 14_400_000
+            sizes = (30_000, 60_000, 90_000, 120_000, 200_000, 400_000)
+            frames += [(start + i * 2000, bybit_frame(start + i * 2000, usd)) for i, usd in enumerate(sizes)]
+        start = END_MS + day * 86_400_000 + 3_600_000
+        frames += [(start + i * 1000, bybit_frame(start + i * 1000, 2_000_000)) for i in range(5)]
+    recording = listener_recording(tmp_path / "recording", sorted(frames))
+    rules = write_json(tmp_path / "t.json", {**ONE_EXCHANGE, "symbols": ["BTC"]})
+    found = calibrate_json(
+        capsys, "--oi", str(BTC_OPEN_INTEREST), "--liquidations", str(recording), "--thresholds", str(rules),
+        "--cascade-target-per-day", "2",
+    )  # fmt: skip
+    row = found["symbols"]["BTC"]["liquidation"]
+    assert found["liquidations"]["liquidations"] == 3 * (6 * 6 + 5)
+    assert row["current"]["cascades"] == 3  # 5 x $100K in 30 s: only the daily $2M burst
+    proposed = row["proposed"]
+    assert proposed["per_day"] <= 2 and proposed["cascades"] == 3
+    tuned = write_json(tmp_path / "tuned.json", {"symbols": ["BTC"], "liquidation": {"BTC": {
+        "min_usd": proposed["min_usd"], "cascade_count": proposed["cascade_count"]}}})  # fmt: skip
+    assert main(["backtest", "--json", "--liquidations", str(recording), "--thresholds", str(tuned)]) == 0
+    assert len(capsys.readouterr().out.splitlines()) == proposed["cascades"]
 
 
 def test_the_table_shows_current_proposed_and_largest_per_symbol(tmp_path, capsys) -> None:
