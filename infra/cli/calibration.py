@@ -81,8 +81,6 @@ class OiCalibration:
     rule: OiRule  # the rule in force; the proposal changes only its `change_pct`
     target_per_day: float
     days: float  # time during which enough exchanges were measured for the rule to fire
-    first_ms: int | None
-    last_ms: int | None
     spreads: tuple[Spread, ...]
     step: float
     curve: tuple[Rate, ...]  # every candidate on the grid, ascending
@@ -132,8 +130,6 @@ def calibrate_oi(
         rule=rule,
         target_per_day=target_per_day,
         days=days,
-        first_ms=measurable[0].minute_ms if measurable else None,
-        last_ms=measurable[-1].minute_ms if measurable else None,
         spreads=spreads,
         step=used_step,
         curve=curve,
