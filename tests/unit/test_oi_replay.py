@@ -80,7 +80,7 @@ def test_default_thresholds_never_fire_on_the_recorded_calm_market(series: dict[
     )
     assert as_deployed == ([], [])
     assert one_exchange == ([], [])
-    assert 1 < largest < rule.change_pct  # data/README.md: about +2.3 %
+    assert 1 < largest < rule.change_pct  # data/README.md: +1.41 % in coins
 
 
 def test_a_threshold_at_the_99_9th_percentile_fires_on_exactly_the_right_minutes(series: dict[int, Point]) -> None:

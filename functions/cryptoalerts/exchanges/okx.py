@@ -81,7 +81,7 @@ BAR_SIZES = {"5m": "5m", "15m": "15m", "1h": "1H", "4h": "4H", "1d": "1Dutc"}
 CANDLES_PER_PAGE = 300
 RUBIK_PER_PAGE = 100
 UNIT_COINS = "0"  # taker volume in coins (the default, 1, is contracts)
-HISTORY_IN_FLIGHT = 4  # the rubik endpoints allow 5 requests per 2 s per instrument
+HISTORY_IN_FLIGHT = 4  # pages in flight at once; the pacing below keeps each endpoint inside its limit
 # Contract open-interest history: 10 requests per 2 s per IP and instrument, the newest 1,440
 # periods only (5 days of 5 minutes). Candles: 40 per 2 s per IP, also the newest 1,440.
 OI_HISTORY_PAGING = market.HistoryPaging(
