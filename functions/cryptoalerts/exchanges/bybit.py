@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from decimal import Decimal
+from operator import attrgetter
 from typing import Any
 
 import httpx
@@ -204,11 +205,7 @@ async def bars(
         }
         return parse_klines(await get_json(client, NAME, base_url + KLINE, params, log), contract, step)
 
-    found = await market.bounded(
-        (page(a, b) for a, b in market.windows(start_ms, end_ms, step, KLINES_PER_PAGE)), HISTORY_IN_FLIGHT
-    )
-    by_open = {b.open_ms: b for p in found for b in p if start_ms <= b.open_ms < end_ms}
-    return [by_open[t] for t in sorted(by_open)]
+    return await market.paged(page, (start_ms, end_ms), step, KLINES_PER_PAGE, HISTORY_IN_FLIGHT, attrgetter("open_ms"))
 
 
 def parse_open_interest_history(payload: Any, contract: market.Contract) -> list[market.OpenInterest]:
@@ -251,8 +248,6 @@ async def open_interest_history(
         payload = await get_json(client, NAME, base_url + OI_HISTORY, params, log)
         return parse_open_interest_history(payload, contract)
 
-    found = await market.bounded(
-        (page(a, b) for a, b in market.windows(start_ms, end_ms, step, OI_HISTORY_PER_PAGE)), HISTORY_IN_FLIGHT
+    return await market.paged(
+        page, (start_ms, end_ms), step, OI_HISTORY_PER_PAGE, HISTORY_IN_FLIGHT, attrgetter("time_ms")
     )
-    by_time = {p.time_ms: p for pg in found for p in pg if start_ms <= p.time_ms < end_ms}
-    return [by_time[t] for t in sorted(by_time)]

@@ -191,6 +191,22 @@ async def bounded(jobs: Iterable[Awaitable[T]], limit: int) -> list[T]:
     return list(await asyncio.gather(*(one(j) for j in jobs)))
 
 
+async def paged(
+    page: Callable[[int, int], Awaitable[list[T]]],
+    span: tuple[int, int],
+    step_ms: int,
+    per_page: int,
+    in_flight: int,
+    time_of: Callable[[T], int],
+) -> list[T]:
+    """Every page of the span [start, end) asked at once (at most `in_flight` at a time); the rows
+    whose time lies in the span, each time once (pages may overlap at their edges), oldest first."""
+    start_ms, end_ms = span
+    found = await bounded((page(a, b) for a, b in windows(start_ms, end_ms, step_ms, per_page)), in_flight)
+    by_time = {time_of(row): row for rows in found for row in rows if start_ms <= time_of(row) < end_ms}
+    return [by_time[t] for t in sorted(by_time)]
+
+
 @dataclass
 class PerExchange(Generic[T]):
     """What each exchange answered, and why each other one did not (a reason a trader can read)."""

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterable, Mapping
+from operator import attrgetter
 from typing import Any
 
 import httpx
@@ -203,11 +204,9 @@ async def bars(
         params = {"instId": contract.name, "bar": BAR_SIZES[interval], "after": str(stop), "limit": str(count)}
         return parse_candles(await get_json(client, NAME, base_url + CANDLES, params, log), step)
 
-    found = await market.bounded(
-        (page(a, b) for a, b in market.windows(start_ms, end_ms, step, CANDLES_PER_PAGE)), HISTORY_IN_FLIGHT
+    return await market.paged(
+        page, (start_ms, end_ms), step, CANDLES_PER_PAGE, HISTORY_IN_FLIGHT, attrgetter("open_ms")
     )
-    by_open = {b.open_ms: b for p in found for b in p if start_ms <= b.open_ms < end_ms}
-    return [by_open[t] for t in sorted(by_open)]
 
 
 def _rubik_rows(payload: Any, what: str, width: int) -> list[list[float]]:
@@ -248,11 +247,7 @@ async def taker_flow(
         }
         return parse_taker_volume(await get_json(client, NAME, base_url + TAKER_VOLUME, params, log))
 
-    found = await market.bounded(
-        (page(a, b) for a, b in market.windows(start_ms, end_ms, step, RUBIK_PER_PAGE)), HISTORY_IN_FLIGHT
-    )
-    by_open = {f.open_ms: f for p in found for f in p if start_ms <= f.open_ms < end_ms}
-    return [by_open[t] for t in sorted(by_open)]
+    return await market.paged(page, (start_ms, end_ms), step, RUBIK_PER_PAGE, HISTORY_IN_FLIGHT, attrgetter("open_ms"))
 
 
 def parse_open_interest_history(payload: Any, contract: market.Contract) -> list[market.OpenInterest]:
@@ -286,8 +281,4 @@ async def open_interest_history(
         }
         return parse_open_interest_history(await get_json(client, NAME, base_url + OI_HISTORY, params, log), contract)
 
-    found = await market.bounded(
-        (page(a, b) for a, b in market.windows(start_ms, end_ms, step, RUBIK_PER_PAGE)), HISTORY_IN_FLIGHT
-    )
-    by_time = {p.time_ms: p for pg in found for p in pg if start_ms <= p.time_ms < end_ms}
-    return [by_time[t] for t in sorted(by_time)]
+    return await market.paged(page, (start_ms, end_ms), step, RUBIK_PER_PAGE, HISTORY_IN_FLIGHT, attrgetter("time_ms"))
