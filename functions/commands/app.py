@@ -43,6 +43,7 @@ from cryptoalerts.oi_store import SnapshotStore
 from cryptoalerts.telegram_format import escape
 from cryptoalerts.thresholds_source import ThresholdsSource
 from cryptoalerts.timeutil import to_epoch_ms, utc_now
+from cryptoalerts.warm import Warm
 from dispatcher.telegram_send import RateLimited, SendError, TelegramSender
 
 logger = Logger()
@@ -203,22 +204,9 @@ def _count(name: str, dimension: str, value: str) -> None:
         metric.add_dimension(name=dimension, value=value)
 
 
-_runtime: Runtime | None = None
-
-
-def runtime() -> Runtime:
-    global _runtime
-    if _runtime is None:
-        _runtime = Runtime()
-    return _runtime
-
-
-def reset() -> None:
-    """Forget clients and caches (tests: a fresh emulator, fake exchanges or fake Telegram)."""
-    global _runtime
-    if _runtime is not None:
-        _runtime.close()
-    _runtime = None
+_warm = Warm(Runtime)
+runtime = _warm.get
+reset = _warm.reset  # tests: a fresh emulator, fake exchanges or fake Telegram
 
 
 @logger.inject_lambda_context

@@ -44,6 +44,7 @@ from cryptoalerts.metrics import (
 )
 from cryptoalerts.thresholds_source import ThresholdsSource
 from cryptoalerts.timeutil import utc_now
+from cryptoalerts.warm import Warm
 from dispatcher import retry_policy
 from dispatcher.claims import StateStore
 from dispatcher.credentials import Credentials
@@ -187,22 +188,9 @@ def _receive_count(record: SQSRecord) -> int:
         return 1
 
 
-_runtime: Runtime | None = None
-
-
-def runtime() -> Runtime:
-    global _runtime
-    if _runtime is None:
-        _runtime = Runtime()
-    return _runtime
-
-
-def reset() -> None:
-    """Forget clients and caches (tests: a fresh emulator or fake Telegram)."""
-    global _runtime
-    if _runtime is not None:
-        _runtime.close()
-    _runtime = None
+_warm = Warm(Runtime)
+runtime = _warm.get
+reset = _warm.reset  # tests: a fresh emulator, fake exchanges or fake Telegram
 
 
 @logger.inject_lambda_context
