@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import html
 from collections.abc import Mapping, Sequence
+from datetime import timedelta
 from typing import Any
 
 from cryptoalerts.alert import LIQUIDATION_CASCADE, OI_EXPLOSION, Alert
@@ -30,7 +31,7 @@ def format_alert(alert: Alert) -> str:
         required, details = _liquidation_lines(alert.data), _liquidation_details(alert.data)
         title = "LIQUIDATION CASCADE"
     elif alert.kind == OI_EXPLOSION:
-        required, details = _oi_lines(alert.data), _oi_details(alert.data)
+        required, details = _oi_lines(alert.data), _oi_details(alert.data, alert.detected_at)
         title = "OI EXPLOSION"
     else:  # decode() admits only the two kinds; a new kind must get its own lines here
         raise ValueError(f"no message format for kind {alert.kind!r}")
@@ -108,12 +109,15 @@ def _oi_lines(d: Mapping[str, Any]) -> list[str]:
     ]
 
 
-def _oi_details(d: Mapping[str, Any]) -> list[str]:
+def _oi_details(d: Mapping[str, Any], evaluated_at: str) -> list[str]:
     per_exchange: Mapping[str, Mapping[str, Any]] = d["per_exchange"]
     return [
-        f"{exchange_name(name)} {pct(figures['change_pct'])} · "
-        f"{usd(figures['before_usd'])} → {usd(figures['after_usd'])}"
-        for name, figures in sorted(per_exchange.items())
+        *(
+            f"{exchange_name(name)} {pct(figures['change_pct'])} · "
+            f"{usd(figures['before_usd'])} → {usd(figures['after_usd'])}"
+            for name, figures in sorted(per_exchange.items())
+        ),
+        f"Open interest {_window(evaluated_at, d['window_min'])} UTC",
     ]
 
 
@@ -166,6 +170,15 @@ def _mantissa(value: float) -> str:
 
 def _decimal(value: float) -> str:
     return f"{value:.1f}".removesuffix(".0")
+
+
+def _window(end_iso: str, minutes: float) -> str:
+    """The minutes an OI change spans, from 09:23 to 09:38 for 15 minutes up to 09:38."""
+    try:
+        end = parse_iso(end_iso)
+    except ValueError:
+        return f"{plural(minutes, 'minute')} to {escape(end_iso)}"
+    return f"{(end - timedelta(minutes=minutes)).strftime('%H:%M')}–{end.strftime('%H:%M')}"
 
 
 def _clock(iso: str) -> str:

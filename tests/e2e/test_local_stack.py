@@ -78,6 +78,7 @@ def test_scripted_cascade_and_surge_produce_exactly_the_expected_messages(scenar
         surge = next(m for m in messages if "OI EXPLOSION" in m).splitlines()
         assert surge[0] == "🚨 BTC OI EXPLOSION"
         assert surge[3] == "🏦 2/3 exchanges confirming"
+        assert re.fullmatch(r"Open interest \d\d:\d\d–\d\d:\d\d UTC", surge[-1]), surge  # the data's time
         history = stack.history()
         assert sorted(i["status"] for i in history) == ["delivered", "delivered"]
         assert stack.queue_depths() == (0, 0)

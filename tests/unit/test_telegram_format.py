@@ -72,6 +72,7 @@ def test_oi_explosion_keeps_the_seed_lines_first() -> None:
         "Binance +18% · $700M → $830M",
         "Bybit +18% · $700M → $830M",
         "OKX +18% · $700M → $830M",
+        "Open interest 09:23–09:38 UTC",
     ]
 
 
