@@ -27,6 +27,7 @@ import json
 import ssl
 import sys
 import time
+from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -45,6 +46,7 @@ class _Stream:
     ws: ServerConnection
     subscription: Subscription
     encoded: dict[str, list[tuple[bytes, int]]] = field(default_factory=dict)
+    counts: dict[str, int] = field(default_factory=dict)  # frames per phase it receives
 
 
 class BenchServer:
@@ -54,6 +56,7 @@ class BenchServer:
         self.tls = tls
         self.streams: set[_Stream] = set()
         self._encoded: dict[tuple[Any, str], list[tuple[bytes, int]]] = {}
+        self._per_key: dict[str, Counter[str]] = {}
         self._connections = 0
         self._rest: dict[str, str] = {}
 
@@ -108,7 +111,7 @@ class BenchServer:
             event="connected",
             connection=stream.number,
             path=ws.request.path[:200],
-            frames={phase: sum(n for _, n in stream.encoded[phase]) for phase in PHASES},
+            frames=dict(stream.counts),
             **subscription.detail,
         )
         try:
@@ -118,7 +121,7 @@ class BenchServer:
                     await ws.send(reply)
                 if changed.key != stream.subscription.key:
                     self._subscribe(stream, changed)
-                    emit(event="subscribed", connection=stream.number, **changed.detail)
+                    emit(event="subscribed", connection=stream.number, frames=dict(stream.counts), **changed.detail)
         except ConnectionClosed:
             pass  # a consumer is stopped with SIGTERM after its run, without a closing handshake
         except Exception as exc:  # reported, never fatal: the next consumer still gets served
@@ -128,17 +131,37 @@ class BenchServer:
             emit(event="closed", connection=stream.number)
 
     def _subscribe(self, stream: _Stream, subscription: Subscription) -> None:
+        """Counts what the subscription receives now; encodes it only before a phase is sent (a
+        client subscribing symbol by symbol changes its subscription hundreds of times)."""
         stream.subscription = subscription
+        stream.encoded.clear()
         for phase in PHASES:
-            key = (subscription.key, phase)
+            stream.counts[phase] = self._count(subscription, phase)
+
+    def _count(self, subscription: Subscription, phase: str) -> int:
+        if subscription.keys is not None:
+            per_key = self._per_key.get(phase)
+            if per_key is None:
+                per_key = self._per_key[phase] = Counter(key for _, key in self.frames[phase])
+            return sum(per_key[k] for k in subscription.keys)
+        transform = subscription.transform
+        return sum(1 for text, key in self.frames[phase] if transform(text, key) is not None)
+
+    def _encode(self, stream: _Stream) -> None:
+        for phase in PHASES:
+            if phase in stream.encoded:
+                continue
+            key = (stream.subscription.key, phase)
             if key not in self._encoded:
-                transform = subscription.transform
+                transform = stream.subscription.transform
                 texts = (t for text, route in self.frames[phase] if (t := transform(text, route)) is not None)
                 self._encoded[key] = chunks(texts)
             stream.encoded[phase] = self._encoded[key]
 
     async def _send(self, phase: str) -> None:
         streams = list(self.streams)
+        for stream in streams:  # before the clock starts
+            self._encode(stream)
         first_write = time.monotonic()
         results = await asyncio.gather(*(_write_all(s, phase) for s in streams), return_exceptions=True)
         drained = time.monotonic()
