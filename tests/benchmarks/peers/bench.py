@@ -36,7 +36,7 @@ import tempfile
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -124,7 +124,7 @@ class ServerProcess:
         while line := await self.proc.stdout.readline():
             event = json.loads(line)
             kind = event["event"]
-            if kind == "connected":
+            if kind in ("connected", "subscribed"):
                 self.open[event["connection"]] = event["frames"]
             elif kind == "closed":
                 self.open.pop(event["connection"], None)
@@ -173,10 +173,34 @@ class Context:
     work: Path
     stack: aws_resources.Stack
     moto: MotoServer
+    shares: dict[tuple[str, ...], Share] = field(default_factory=dict)
 
     @property
     def base_url(self) -> str:
         return f"{'ws' if self.options.plain else 'wss'}://{tls.HOST}:{self.server.port}"
+
+    def share(self, exchanges: tuple[str, ...]) -> Share:
+        """What a consumer reading only these exchanges' streams receives (all of them: everything)."""
+        if set(exchanges) >= set(self.wire.exchanges):
+            return Share(self.expected_warmup, self.expected)
+        if exchanges not in self.shares:
+            prefixes = tuple(name + " " for name in exchanges)  # AllWires' frame keys: "<exchange> <key>"
+            warmup = [f for f in self.phases.warmup if f[1].startswith(prefixes)]
+            timed = [f for f in self.phases.timed if f[1].startswith(prefixes)]
+            self.shares[exchanges] = Share(expected(self.wire, warmup), expected(self.wire, warmup + timed))
+        return self.shares[exchanges]
+
+
+@dataclass(frozen=True)
+class Share:
+    """The frames one consumer receives: the warm-up's, and every frame (warm-up and timed)."""
+
+    warmup: Expected
+    everything: Expected
+
+    @property
+    def timed(self) -> int:
+        return self.everything.frames - self.warmup.frames
 
 
 class Consumer(ABC):
@@ -184,6 +208,10 @@ class Consumer(ABC):
 
     name: str
     pid: int
+    share: Share  # the frames it receives
+
+    async def ready(self) -> None:  # noqa: B027 (most consumers are ready once subscribed)
+        """Connected and subscribed: wait until it can handle frames (e.g. has read its instruments)."""
 
     @abstractmethod
     async def start(self) -> None: ...
@@ -207,11 +235,14 @@ class Consumer(ABC):
 class Reference(Consumer):
     """A reference consumer from .venv-peers that prints checkpoints (peers/consumers/)."""
 
-    def __init__(self, ctx: Context, name: str, module: str, url: str, unit_bytes: bool = False) -> None:
+    def __init__(
+        self, ctx: Context, name: str, module: str, url: str, unit_bytes: bool = False, exchanges: tuple[str, ...] = ()
+    ) -> None:
         self.ctx = ctx
         self.name = name
         self.module = module
         self.url = url
+        self.share = ctx.share(exchanges or ctx.wire.exchanges)
         self.unit_bytes = unit_bytes  # the null consumer counts bytes, not frames
         self.last: dict[str, Any] = {}
         self.proc: asyncio.subprocess.Process | None = None
@@ -220,7 +251,7 @@ class Reference(Consumer):
         ctx = self.ctx
         if self.unit_bytes:
             return [ctx.expected_warmup.wire_bytes, ctx.expected.wire_bytes]
-        return [len(ctx.phases.warmup), ctx.phases.total]
+        return [self.share.warmup.frames, self.share.everything.frames]
 
     async def start(self) -> None:
         with open(self.ctx.work / f"{self.name}.stderr", "ab") as stderr:
@@ -256,7 +287,7 @@ class Reference(Consumer):
     def check(self, extra: dict[str, Any]) -> list[str]:
         if self.unit_bytes:
             return []  # it reported the exact byte count or never got here
-        want = self.ctx.expected.notional_usd
+        want = self.share.everything.notional_usd
         got = extra.get("notional_usd")
         if got is None or abs(got - want) > 1e-9 * want:
             return [f"{self.name}: notional {got} USD, expected {want} USD: not every frame was handled as sent"]
@@ -270,6 +301,7 @@ class ListenerConsumer(Consumer):
         self.ctx = ctx
         self.name = name
         self.thresholds = thresholds
+        self.share = ctx.share(ctx.wire.exchanges)
         self.health_port = free_port()
         self.proc: subprocess.Popen[bytes] | None = None
         self.status: dict[str, Any] = {}
@@ -301,13 +333,12 @@ class ListenerConsumer(Consumer):
         self.pid = self.proc.pid
 
     def _store_thresholds(self) -> None:
-        """The template's document, or the storm's; with one feed only once the listener has several."""
+        """The template's document, or the storm's; reading the feeds this run serves."""
         stack = self.ctx.stack
         document = json.loads(stack.resolve(stack.template["Resources"]["ThresholdsParameter"]["Properties"]["Value"]))
         if self.thresholds:
             document = thresholds_doc.deep_merge(document, self.thresholds)
-        if "feeds" in thresholds_doc.DEFAULTS:  # the multi-exchange listener: read this run's exchange only
-            document = thresholds_doc.deep_merge(document, {"feeds": {"liquidations": [self.ctx.wire.name]}})
+        document = thresholds_doc.deep_merge(document, {"feeds": {"liquidations": list(self.ctx.wire.exchanges)}})
         ssm = boto3.session.Session(region_name=aws_resources.REGION).client(
             "ssm", endpoint_url=self.ctx.moto.endpoint_url
         )
@@ -318,6 +349,19 @@ class ListenerConsumer(Consumer):
         before = time.monotonic()
         reply = await client.get("/status")
         return reply.json(), (before + time.monotonic()) / 2
+
+    async def ready(self) -> None:
+        """Bybit's topics acknowledged and OKX's contract sizes read: before that an OKX liquidation
+        waits for its instrument (at most 1,000 of them), so a warm-up sent earlier would be refused."""
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{self.health_port}", timeout=5) as client:
+            deadline = time.monotonic() + PHASE_TIMEOUT_S
+            while time.monotonic() < deadline:
+                with contextlib.suppress(httpx.TransportError):
+                    feeds = (await self._status(client))[0]["feeds"]
+                    if all(_feed_ready(name, feeds[name]) for name in self.ctx.wire.exchanges):
+                        return
+                await asyncio.sleep(0.1)
+        raise RunFailed(f"{self.name}: its feeds were not ready in {PHASE_TIMEOUT_S:.0f} s; see {self.ctx.work}")
 
     async def handled(self, count: int, sent: Awaitable[dict[str, Any]]) -> float:
         """Polls `GET /status` (about 2 ms of the listener's CPU each) as rarely as it can: not once
@@ -423,20 +467,42 @@ class ListenerConsumer(Consumer):
         return problems
 
 
+def _feed_ready(name: str, feed: dict[str, Any]) -> bool:
+    if name == "bybit":
+        return 0 < feed["topics"]["watched"] == feed["topics"]["confirmed"]
+    if name == "okx":
+        return bool(feed["subscribed"]) and feed["instruments"]["swaps"] > 0
+    return True
+
+
+# The streams cryptofeed 2.4.1 consumes: it reads OKX's liquidations by polling REST once a minute
+# (consumers/cryptofeed_feed.py), so on OKX it has no stream to be measured on.
+CRYPTOFEED_STREAMS = ("binance", "bybit")
+
+
+def unavailable(consumer: str, wire: Wire, plain: bool) -> str | None:
+    """Why a consumer cannot take part in a run on this wire (None: it can)."""
+    if consumer == stats.CRYPTOFEED and not set(wire.exchanges) & set(CRYPTOFEED_STREAMS):
+        return "cryptofeed 2.4.1 never subscribes OKX's liquidation stream (it polls REST once a minute)"
+    if consumer == stats.CRYPTOFEED and plain:
+        return "cryptofeed connects to wss:// addresses only"
+    if consumer == stats.NULL and wire.exchanges != ("binance",):
+        return "the null consumer subscribes to nothing: it counts Binance's all-market stream only"
+    return None
+
+
 def make_consumer(ctx: Context, name: str) -> Consumer:
-    stream_url = ctx.base_url + ctx.wire.stream_path()
     if name == stats.LISTENER:
         return ListenerConsumer(ctx, name, None)
     if name == LISTENER_STORM:
         return ListenerConsumer(ctx, name, STORM_THRESHOLDS)
     if name == stats.CRYPTOFEED:
-        if ctx.options.plain:
-            raise RunFailed("cryptofeed connects to wss:// addresses only; leave it out with --plain")
-        return Reference(ctx, name, "cryptofeed_feed", ctx.base_url)
+        streams = tuple(e for e in ctx.wire.exchanges if e in CRYPTOFEED_STREAMS)
+        return Reference(ctx, name, "cryptofeed_feed", ctx.base_url, exchanges=streams)
     if name == stats.BARE:
-        return Reference(ctx, name, "bare", stream_url)
+        return Reference(ctx, name, "bare", ctx.base_url)
     if name == stats.NULL:
-        return Reference(ctx, name, "null", stream_url, unit_bytes=True)
+        return Reference(ctx, name, "null", ctx.base_url + ctx.wire.stream_path(), unit_bytes=True)
     raise ValueError(f"unknown consumer {name!r}")
 
 
@@ -447,17 +513,18 @@ async def measure(ctx: Context, name: str, repetition: int) -> stats.Run:
     consumer = make_consumer(ctx, name)
     await consumer.start()
     try:
-        phases = ctx.phases
+        share = consumer.share
         await server.wait_for(
-            lambda: server.subscribed("timed") >= len(phases.timed), f"{name} to connect and subscribe", timeout=120
+            lambda: server.subscribed("timed") >= share.timed, f"{name} to connect and subscribe", timeout=120
         )
+        await _within(_ready(consumer), f"{name} to be ready")
         warm = server.send("warmup")
-        await _within(consumer.handled(len(phases.warmup), warm), f"{name} to handle the warm-up")
+        await _within(consumer.handled(share.warmup.frames, warm), f"{name} to handle the warm-up")
         await consumer.settle()
         cpu_before = procfs.cpu_seconds(consumer.pid)
         server_cpu_before = procfs.cpu_seconds(server.pid)
         timed = server.send("timed")
-        end = await _within(consumer.handled(phases.total, timed), f"{name} to handle the timed frames")
+        end = await _within(consumer.handled(share.everything.frames, timed), f"{name} to handle the timed frames")
         cpu = procfs.cpu_seconds(consumer.pid) - cpu_before
         rss = procfs.peak_rss(consumer.pid)
         sent = await timed
@@ -472,13 +539,18 @@ async def measure(ctx: Context, name: str, repetition: int) -> stats.Run:
     return stats.Run(
         consumer=name,
         repetition=repetition,
-        frames=len(ctx.phases.timed),
+        frames=share.timed,
         seconds=end - sent["first_write"],
         cpu_seconds=cpu,
         peak_rss_bytes=rss,
         server_cpu_seconds=server_cpu,
         extra={**extra, "server_drained_s": round(sent["drained"] - sent["first_write"], 3)},
     )
+
+
+async def _ready(consumer: Consumer) -> float:
+    await consumer.ready()
+    return 0.0
 
 
 async def _within(step: Awaitable[float], what: str) -> float:
@@ -498,6 +570,11 @@ def order_for(consumers: list[str], repetition: int) -> list[str]:
 async def run(options: Options) -> int:
     wire = WIRES[options.exchange]
     consumers = list(options.consumers) + ([LISTENER_STORM] if options.alerts else [])
+    for name in list(consumers):
+        reason = unavailable(name, wire, options.plain)
+        if reason:
+            print(f"bench-peers: {name} left out of this run: {reason}", flush=True)
+            consumers.remove(name)
     print(
         f"bench-peers: {options.frames:,} real {wire.name} frames (the recording looped) after {options.warmup:,} "
         f"warm-up frames, {options.repetitions} repetitions of {', '.join(consumers)}; load {_load()}",
@@ -569,8 +646,9 @@ def report(options: Options, runs: list[stats.Run], want: Expected) -> int:
     print(stats.bar_lines(found))
     print(
         f"\nframes/s: timed frames / (consumer's last frame handled - server's first timed write); CPU: user+sys "
-        f"of the consumer process over the same span; RSS: its VmHWM. Every run counted {want.frames:,} frames "
-        f"and the expected notional (${want.notional_usd:,.2f}); load {_load()}."
+        f"of the consumer process over the same span; RSS: its VmHWM. Every run counted every frame it was sent "
+        f"({want.frames:,} for a consumer of every stream) and their notional (${want.notional_usd:,.2f} for all); "
+        f"load {_load()}."
     )
     if options.json_path:
         options.json_path.parent.mkdir(parents=True, exist_ok=True)
@@ -620,7 +698,9 @@ def _environment(options: Options) -> dict[str, Any]:
 
 def parse_args(argv: list[str] | None = None) -> Options:
     parser = argparse.ArgumentParser(prog="bench-peers", description=__doc__.splitlines()[0] if __doc__ else None)
-    parser.add_argument("--exchange", choices=sorted(WIRES), default="binance")
+    parser.add_argument(
+        "--exchange", choices=sorted(WIRES), default="binance", help="one exchange's wire, or all three at once"
+    )
     parser.add_argument("--frames", type=int, default=200_000, help="timed frames per run")
     parser.add_argument("--warmup", type=int, default=20_000, help="warm-up frames per run (not timed)")
     parser.add_argument("--repetitions", type=int, default=3)
