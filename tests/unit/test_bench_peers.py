@@ -7,16 +7,24 @@ from __future__ import annotations
 import csv
 import json
 import math
+from decimal import Decimal
+from typing import Any
 
 import pytest
 from peers import bench, procfs, stats, wire
+from peers.server import BenchServer
 from websockets.frames import Frame, Opcode
 
 from infra.fakes.binance_ws import recording_frames
 from infra.repo import BINANCE_LIQUIDATIONS
+from listener.feeds import binance, bybit, okx
 
 BINANCE = wire.WIRES["binance"]
+BYBIT = wire.WIRES["bybit"]
+OKX = wire.WIRES["okx"]
+ALL = wire.WIRES["all"]
 ROWS = 1426  # data/README.md
+USDT_ROWS = 1400  # the rest are USDC contracts, which Bybit names otherwise (BTCPERP)
 
 
 # ---------------------------------------------------------------- frames
@@ -94,6 +102,155 @@ def test_exchange_info_lists_every_contract_with_base_and_quote() -> None:
     assert BINANCE.rest("/fapi/v1/ticker", frames) is None
     with pytest.raises(ValueError, match="not a USD-margined"):
         wire.exchange_info(["BTCUSD_PERP"])
+
+
+# ---------------------------------------------------------------- Bybit and OKX: the same liquidations
+def _liquidation_facts(liquidations: list[Any]) -> list[tuple[str, bool, int, float]]:
+    return [(liq.symbol, liq.is_long, liq.time_ms, round(liq.usd, 6)) for liq in liquidations]
+
+
+def _recording_liquidations(keep: Any = lambda contract: True) -> list[tuple[str, bool, int, float]]:
+    frames = [f for f in recording_frames(BINANCE_LIQUIDATIONS) if keep(json.loads(f)["o"]["s"])]
+    return _liquidation_facts([binance.parse(f) for f in frames])
+
+
+def test_bybit_frames_are_the_recordings_usdt_liquidations_to_the_listeners_parser() -> None:
+    frames = BYBIT.frames(USDT_ROWS, 0)
+    parsed = [bybit.parse(text) for text, _ in frames]
+    assert all(p.op is None and not p.errors and len(p.liquidations) == 1 for p in parsed)
+    got = _liquidation_facts([p.liquidations[0] for p in parsed])
+    assert got == _recording_liquidations(lambda contract: contract.endswith("USDT"))
+    assert [contract for _, contract in frames] == [json.loads(t)["data"][0]["s"] for t, _ in frames]
+    # One round later the same contracts come again, a recording's span later: new liquidations.
+    again = bybit.parse(BYBIT.frames(USDT_ROWS + 1, 0)[-1][0]).liquidations[0]
+    assert again.time_ms == parsed[0].liquidations[0].time_ms + 20 * 60_000
+    assert wire.expected(BYBIT, frames).repeats == 32
+
+
+def test_okx_frames_in_contracts_are_the_recordings_liquidations_with_the_served_sizes() -> None:
+    frames = OKX.frames(ROWS, 0)
+    sizes = okx.parse_swap_instruments(OKX.rest("/api/v5/public/instruments?instType=SWAP", frames))
+    assert (sizes["BTC-USDT-SWAP"], sizes["ETH-USDC-SWAP"], sizes["1000PEPE-USDT-SWAP"]) == (0.01, 0.1, 1.0)
+    parsed = [okx.parse(text, sizes) for text, _ in frames]
+    assert all(p.event is None and not p.errors and not p.unknown for p in parsed)
+    assert _liquidation_facts([p.liquidations[0] for p in parsed]) == _recording_liquidations()
+    # `sz` in contracts of 0.01 BTC, exactly the recording's quantity in coins.
+    btc = next(json.loads(t)["data"][0]["details"][0] for t, inst in frames if inst == "BTC-USDT-SWAP")
+    btc_row = next(json.loads(f)["o"] for f in recording_frames(BINANCE_LIQUIDATIONS) if '"s":"BTCUSDT"' in f)
+    assert Decimal(btc["sz"]) * Decimal("0.01") == Decimal(btc_row["z"]) and btc["bkPx"] == btc_row["ap"]
+    assert math.isclose(
+        wire.expected(OKX, frames).notional_usd, wire.expected(BINANCE, BINANCE.frames(ROWS, 0)).notional_usd
+    )
+
+
+def test_bybit_answers_subscriptions_and_pings_as_bybit_does() -> None:
+    subscription = BYBIT.accept("/v5/public/linear")
+    assert subscription is not None and subscription.keys == frozenset()
+    subscribed, replies = BYBIT.on_message(
+        subscription, '{"req_id":"7","op":"subscribe","args":["allLiquidation.BTCUSDT","allLiquidation.ETHUSDT"]}'
+    )
+    ack = bybit.parse(replies[0])
+    assert (ack.op, ack.success, ack.req_id) == ("subscribe", True, "7")
+    assert subscribed.keys == {"BTCUSDT", "ETHUSDT"}
+    unchanged, replies = BYBIT.on_message(subscribed, '{"op":"ping"}')
+    pong = json.loads(replies[0])
+    assert unchanged is subscribed and (pong["op"], pong["ret_msg"], pong["req_id"]) == ("ping", "pong", "")
+    same, replies = BYBIT.on_message(
+        subscribed, '{"req_id":"8","op":"subscribe","args":["allLiquidation.SOLUSDT","allLiquidation.NOPEUSDT"]}'
+    )
+    refused = bybit.parse(replies[0])
+    assert same is subscribed and not refused.success  # refused whole, naming the topic
+    assert bybit.refused_topics(refused.ret_msg) == ["allLiquidation.NOPEUSDT"]
+    less, _ = BYBIT.on_message(subscribed, '{"req_id":"9","op":"unsubscribe","args":["allLiquidation.ETHUSDT"]}')
+    assert less.keys == {"BTCUSDT"}
+    assert BYBIT.accept("/v5/public/spot") is None
+
+
+def test_bybit_sends_each_subscriber_its_topics_in_their_format() -> None:
+    frames = BYBIT.frames(USDT_ROWS, 0)
+    subscription, _ = BYBIT.on_message(
+        wire.NOTHING, '{"op":"subscribe","args":["allLiquidation.BTCUSDT","liquidation.ETHUSDT"]}'
+    )
+    sent = [(out, contract) for text, contract in frames if (out := subscription.transform(text, contract))]
+    assert {contract for _, contract in sent} == {"BTCUSDT", "ETHUSDT"}
+    assert len(sent) == sum(1 for _, c in frames if c in ("BTCUSDT", "ETHUSDT"))  # what `keys` counts
+    btc = next(json.loads(out) for out, c in sent if c == "BTCUSDT")
+    assert btc["topic"] == "allLiquidation.BTCUSDT" and isinstance(btc["data"], list)
+    eth = next(text for text, contract in frames if contract == "ETHUSDT")
+    legacy, source = json.loads(subscription.transform(eth, "ETHUSDT") or ""), json.loads(eth)["data"][0]
+    assert legacy["topic"] == "liquidation.ETHUSDT"  # the deprecated topic cryptofeed 2.4.1 reads
+    assert legacy["data"] == {"updatedTime": source["T"], "symbol": "ETHUSDT", "side": source["S"],
+                              "size": source["v"], "price": source["p"]}  # fmt: skip
+
+
+def test_okx_answers_its_one_subscription_and_text_pings_as_okx_does() -> None:
+    subscription = OKX.accept("/ws/v5/public")
+    assert subscription is not None and subscription.keys == frozenset()
+    assert OKX.on_message(subscription, "ping") == (subscription, ["pong"])
+    subscribed, replies = OKX.on_message(subscription, okx.SUBSCRIBE)
+    ack = okx.parse(replies[0], {})
+    assert ack.event == {"id": "1", "event": "subscribe", "arg": okx_arg(), "connId": "bench"}
+    text, inst = OKX.frames(1, 0)[0]
+    assert subscribed.transform(text, inst) == text
+    wrong, replies = OKX.on_message(subscription, '{"id":"2","op":"subscribe","args":[{"channel":"trades"}]}')
+    error = okx.parse(replies[0], {}).event
+    assert wrong is subscription and error is not None and (error["event"], error["code"]) == ("error", "60018")
+
+
+def okx_arg() -> dict[str, str]:
+    return {"channel": "liquidation-orders", "instType": "SWAP"}
+
+
+def test_instrument_documents_read_by_the_listeners_own_readers() -> None:
+    page = BYBIT.rest("/v5/market/instruments-info?category=linear&limit=1000", BYBIT.frames(USDT_ROWS, 0))
+    perpetuals, cursor = bybit.parse_instruments_page(page)
+    assert cursor == "" and "1000PEPEUSDT" in perpetuals and "BTCUSDC" not in perpetuals
+    assert len(perpetuals) == len({c for _, c in BYBIT.frames(USDT_ROWS, 0)})
+    assert BYBIT.rest("/v5/market/instruments-info?category=spot", [])["result"]["list"] == []  # cryptofeed asks
+    assert BYBIT.rest("/v5/market/instruments-info?category=inverse", [])["retCode"] == 10001
+    one = OKX.rest("/api/v5/public/instruments?instType=SWAP&instId=ETH-USDT-SWAP", OKX.frames(ROWS, 0))
+    assert okx.parse_swap_instruments(one) == {"ETH-USDT-SWAP": 0.1}
+    assert OKX.rest("/api/v5/public/instruments?instType=SWAP&instId=NOPE-USDT-SWAP", [])["code"] == "51001"
+    assert OKX.rest("/api/v5/public/instruments?instType=OPTION&uly=BTC-USD", [])["data"] == []  # cryptofeed asks
+
+
+def test_the_server_counts_a_subscription_by_its_keys_as_its_transform_would() -> None:
+    phases = wire.Phases.build(BYBIT, 3000, warmup=100)
+    server = BenchServer(BYBIT, phases, tls=None)
+    topics = ["allLiquidation.BTCUSDT", "liquidation.ETHUSDT", "allLiquidation.4USDT"]
+    subscription, _ = BYBIT.on_message(wire.NOTHING, json.dumps({"op": "subscribe", "args": topics}))
+    by_transform = sum(1 for t, k in phases.timed if subscription.transform(t, k) is not None)
+    assert server._count(subscription, "timed") == by_transform > 0
+    assert server._count(wire.NOTHING, "timed") == 0
+
+
+# ---------------------------------------------------------------- the three at once
+def test_all_wires_interleave_the_three_and_route_each_connection_to_its_own() -> None:
+    frames = ALL.frames(9, 0)
+    assert [key.split(" ")[0] for _, key in frames] == ["binance", "bybit", "okx"] * 3
+    assert [t for t, k in frames if k.startswith("bybit ")] == [t for t, _ in BYBIT.frames(3, 0)]
+    paths = {"binance": "/market/ws/!forceOrder@arr", "bybit": "/v5/public/linear", "okx": "/ws/v5/public"}
+    every = {name: ALL.accept(path) for name, path in paths.items()}
+    assert ALL.accept("/nowhere") is None
+    okx_sub, replies = ALL.on_message(every["okx"], okx.SUBSCRIBE)  # type: ignore[arg-type]
+    assert json.loads(replies[0])["event"] == "subscribe"
+    binance_sub = every["binance"]
+    assert binance_sub is not None
+    assert [k for t, k in frames if binance_sub.transform(t, k)] == [k for _, k in frames if k.startswith("binance")]
+    assert [k for t, k in frames if okx_sub.transform(t, k)] == [k for _, k in frames if k.startswith("okx")]
+    assert ALL.on_message(okx_sub, "ping") == (okx_sub, ["pong"])
+    assert ALL.listener_env("wss://h:1") == {
+        "BINANCE_FUTURES_WS_URL": "wss://h:1/market/ws/!forceOrder@arr",
+        "BYBIT_WS_URL": "wss://h:1/v5/public/linear",
+        "BYBIT_REST_URL": "https://h:1",
+        "OKX_WS_URL": "wss://h:1/ws/v5/public",
+        "OKX_REST_URL": "https://h:1",
+    }
+    assert {s["symbol"] for s in ALL.rest("/fapi/v1/exchangeInfo", frames)["symbols"]} == {
+        k.split(" ")[1] for _, k in frames if k.startswith("binance")
+    }
+    each = sum(wire.expected(w, w.frames(3, 0)).notional_usd for w in (BINANCE, BYBIT, OKX))
+    assert math.isclose(wire.expected(ALL, frames).notional_usd, each)
 
 
 # ---------------------------------------------------------------- WebSocket framing

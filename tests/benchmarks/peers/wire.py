@@ -262,10 +262,8 @@ class BybitWire:
         if not isinstance(request, dict):
             return subscription, [_compact({"success": False, "ret_msg": "Failed to decode incoming data", "op": ""})]
         op = request.get("op")
-        reply: dict[str, Any] = {"success": True, "ret_msg": "", "conn_id": "bench"}
-        if "req_id" in request:  # echoed only when the request has one
-            reply["req_id"] = request["req_id"]
-        reply["op"] = op
+        # As Bybit answers: its req_id echoed, "" when it had none.
+        reply = {"success": True, "ret_msg": "", "conn_id": "bench", "req_id": str(request.get("req_id", "")), "op": op}
         topics: frozenset[str] = subscription.key  # type: ignore[assignment]
         if op == "ping":
             reply["ret_msg"] = "pong"
