@@ -42,3 +42,32 @@ def test_it_measures_the_listener_and_the_server_alone(tmp_path: Path, capsys: p
     for r in runs.values():
         assert r["frames"] == 3000 and r["seconds"] > 0 and r["cpu_seconds"] >= 0 and r["peak_rss_bytes"] > 0
     assert "server alone (null consumer)" in printed and "listener peak RSS" in printed
+
+
+def test_it_measures_the_listener_holding_all_three_feeds_against_the_bare_client(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The listener's production configuration: Binance, Bybit and OKX in one process, each feed
+    subscribing as against the exchange (Bybit topics acknowledged, OKX sizes read over https)."""
+    out = tmp_path / "figures.json"
+    code = bench.main(
+        [
+            "--exchange=all",
+            "--frames=3000",
+            "--warmup=1500",
+            "--repetitions=1",
+            "--consumers=listener,bare,null",
+            f"--peers-python={sys.executable}",  # the bare client needs only websockets and orjson
+            f"--json={out}",
+        ]
+    )
+    printed = capsys.readouterr().out
+    assert code == 0, printed
+    assert "null left out of this run" in printed  # it subscribes to nothing: Binance's stream only
+    figures = json.loads(out.read_text())
+    runs = {r["consumer"]: r for r in figures["runs"]}
+    assert set(runs) == {"listener", "bare"}
+    # Every frame of the three streams counted, none malformed (checked per run), the bare client's
+    # notional checked against the frames' own.
+    assert runs["listener"]["extra"]["frames"] == 4500 and not runs["listener"]["extra"]["malformed"]
+    assert runs["bare"]["frames"] == runs["listener"]["frames"] == 3000
