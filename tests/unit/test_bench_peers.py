@@ -316,6 +316,15 @@ def test_the_report_names_each_consumer_and_the_server_headroom() -> None:
     assert stats.server_headroom(runs[:2], ["listener", "bare"]) is None
 
 
+def test_a_consumer_without_a_stream_on_the_wire_is_left_out_with_the_reason() -> None:
+    okx_only = bench.unavailable("cryptofeed", OKX, plain=False)
+    assert okx_only is not None and "polls REST" in okx_only
+    assert bench.unavailable("cryptofeed", ALL, plain=False) is None  # its Binance and Bybit feeds
+    assert bench.unavailable("cryptofeed", BINANCE, plain=True) is not None  # wss:// only
+    assert bench.unavailable("null", BYBIT, plain=False) is not None  # it subscribes to nothing
+    assert [bench.unavailable(c, w, plain=False) for c in ("listener", "bare") for w in (OKX, ALL)] == [None] * 4
+
+
 def test_each_repetition_starts_with_the_next_consumer() -> None:
     consumers = ["listener", "cryptofeed", "bare"]
     assert [bench.order_for(consumers, rep)[0] for rep in range(4)] == ["listener", "cryptofeed", "bare", "listener"]

@@ -38,7 +38,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import boto3
 import httpx
@@ -76,6 +76,9 @@ class Options:
     json_path: Path | None
     strict: bool
     plain: bool = False  # ws:// instead of wss:// (cryptofeed cannot take part)
+
+
+T = TypeVar("T")
 
 
 class RunFailed(Exception):
@@ -354,14 +357,12 @@ class ListenerConsumer(Consumer):
         """Bybit's topics acknowledged and OKX's contract sizes read: before that an OKX liquidation
         waits for its instrument (at most 1,000 of them), so a warm-up sent earlier would be refused."""
         async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{self.health_port}", timeout=5) as client:
-            deadline = time.monotonic() + PHASE_TIMEOUT_S
-            while time.monotonic() < deadline:
+            while True:
                 with contextlib.suppress(httpx.TransportError):
                     feeds = (await self._status(client))[0]["feeds"]
                     if all(_feed_ready(name, feeds[name]) for name in self.ctx.wire.exchanges):
                         return
                 await asyncio.sleep(0.1)
-        raise RunFailed(f"{self.name}: its feeds were not ready in {PHASE_TIMEOUT_S:.0f} s; see {self.ctx.work}")
 
     async def handled(self, count: int, sent: Awaitable[dict[str, Any]]) -> float:
         """Polls `GET /status` (about 2 ms of the listener's CPU each) as rarely as it can: not once
@@ -517,7 +518,7 @@ async def measure(ctx: Context, name: str, repetition: int) -> stats.Run:
         await server.wait_for(
             lambda: server.subscribed("timed") >= share.timed, f"{name} to connect and subscribe", timeout=120
         )
-        await _within(_ready(consumer), f"{name} to be ready")
+        await _within(consumer.ready(), f"{name} to be ready (see {ctx.work})")
         warm = server.send("warmup")
         await _within(consumer.handled(share.warmup.frames, warm), f"{name} to handle the warm-up")
         await consumer.settle()
@@ -548,12 +549,7 @@ async def measure(ctx: Context, name: str, repetition: int) -> stats.Run:
     )
 
 
-async def _ready(consumer: Consumer) -> float:
-    await consumer.ready()
-    return 0.0
-
-
-async def _within(step: Awaitable[float], what: str) -> float:
+async def _within(step: Awaitable[T], what: str) -> T:
     try:
         return await asyncio.wait_for(step, PHASE_TIMEOUT_S)
     except TimeoutError:
