@@ -222,7 +222,8 @@ class BybitWire:
     are other names (`BTCPERP`), which the listener does not watch.
 
     Also the legacy `liquidation.<SYMBOL>` topic that cryptofeed 2.4.1 subscribes to (Bybit has
-    deprecated it for `allLiquidation`): the same liquidations, one an object,
+    deprecated it for `allLiquidation`; on it Bybit pushes at most one liquidation a symbol a
+    second): here the same liquidations, every one, one an object,
     `{"topic":"liquidation.BTCUSDT","type":"snapshot","ts":T,"data":{"updatedTime":T,"symbol":..,
     "side":..,"size":..,"price":..}}`. Subscriptions are answered as Bybit answers them; a request
     naming a topic it does not have is refused whole."""
