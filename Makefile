@@ -90,7 +90,8 @@ bench: install
 # The listener against cryptofeed and a bare websockets + orjson client on one loopback server
 # (tests/benchmarks/peers). The references live in their own virtual environment, on the same
 # interpreter as .venv and with its websockets version; the listener runs from .venv.
-# BENCH_PEERS_ARGS passes options through, e.g. BENCH_PEERS_ARGS="--alerts --repetitions 5".
+# BENCH_PEERS_ARGS passes options through, e.g. BENCH_PEERS_ARGS="--alerts --repetitions 5", or
+# "--exchange all" for the listener's production configuration (Binance, Bybit and OKX in one process).
 PEERS_VENV := .venv-peers
 PEERS_REQUIREMENTS := tests/benchmarks/peers/requirements.txt
 
