@@ -1,4 +1,4 @@
-"""The one loopback server of the peer benchmark: wss:// (as the exchanges are), one exchange's wire.
+"""The one loopback server of the peer benchmark: wss:// (as the exchanges are), one wire (peers/wire.py).
 
 `python -m peers.server --exchange binance --timed 200000 --warmup 20000 --cert C --key K`
 
@@ -8,14 +8,16 @@ commands on stdin, events on stdout.
 
     -> {"event": "ready", "port": 43121}
     -> {"event": "connected", "connection": 1, "path": "...", "frames": {"warmup": 20000, "timed": 200000}}
+    -> {"event": "subscribed", "connection": 2, "frames": {...}}   a subscribe message changed what it gets
     <- {"send": "warmup"}        every open stream connection gets the phase's frames
     -> {"event": "sent", "phase": "warmup", "frames": 20000, "bytes": ..., "first_write": t0, "drained": t1}
     -> {"event": "closed", "connection": 1}
 
-Frames are encoded once per subscription and written as whole WebSocket frames, many per write,
-straight to the connection's transport: the server costs a fraction of a microsecond per frame
-(measured every run against a consumer that only counts bytes), so it is never what a consumer waits
-on. Times are `time.monotonic()`, the same clock in every process on the machine.
+Frames are encoded once per subscription, before a phase is sent (never while it is timed), and
+written as whole WebSocket frames, many per write, straight to the connection's transport: the
+server costs a fraction of a microsecond per frame (measured every run against a consumer that only
+counts bytes), so it is never what a consumer waits on. Times are `time.monotonic()`, the same clock
+in every process on the machine.
 """
 
 from __future__ import annotations

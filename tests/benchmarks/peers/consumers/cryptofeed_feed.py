@@ -4,7 +4,8 @@ its default). The callback adds each liquidation's notional (quantity x price, c
 
 Binance and Bybit only: cryptofeed 2.4.1 (and its main branch) never subscribes OKX's
 `liquidation-orders` stream; its OKX class polls `/api/v5/public/liquidation-orders` over REST,
-per instrument family, once a minute. So it has no part in an OKX or all-three run."""
+per instrument family, once a minute. So it has no part in an OKX run, and in an all-three run it
+holds its Binance and Bybit feeds."""
 
 from __future__ import annotations
 
