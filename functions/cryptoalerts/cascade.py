@@ -258,19 +258,29 @@ class DuplicateFilter:
     It keeps the identities' 64-bit hashes, not the identities (a tuple of the frame's strings costs
     some 300 bytes, its hash 32): telling two different liquidations apart would take a hash
     collision among the last `capacity`, about one chance in 10^12.
+
+    The last `capacity` hashes are split over two sets: `_newer` only gains hashes, `_older` only
+    loses them as they age out, and when `_older` is empty the two change places. One set that both
+    gains and loses members keeps growing its table (each removal leaves a placeholder, and the
+    next table is sized at four times the members: 512 KiB for 4096 hashes, per feed); two sets
+    that each only gain or only lose keep the table of their size (128 KiB each for 4096).
     """
 
     def __init__(self, capacity: int = 4096) -> None:
         self.capacity = capacity
-        self._seen: set[int] = set()
-        self._order: deque[int] = deque()
+        self._newer: set[int] = set()
+        self._older: set[int] = set()
+        self._order: deque[int] = deque()  # every remembered hash, oldest first
 
     def is_duplicate(self, identity: Hashable) -> bool:
         key = hash(identity)
-        if key in self._seen:
+        if key in self._newer or key in self._older:
             return True
-        self._seen.add(key)
-        self._order.append(key)
-        if len(self._order) > self.capacity:
-            self._seen.discard(self._order.popleft())
+        self._newer.add(key)
+        order = self._order
+        order.append(key)
+        if len(order) > self.capacity:
+            if not self._older:  # every remembered hash is in _newer: it becomes the one that loses them
+                self._older, self._newer = self._newer, set()
+            self._older.discard(order.popleft())
         return False

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+from collections import deque
 from typing import Any
 
 import pytest
@@ -270,4 +271,22 @@ def test_duplicate_filter_drops_repeats_within_its_capacity() -> None:
     assert [dedup.is_duplicate(k) for k in ("a", "b", "a", "c", "b")] == [False, False, True, False, True]
     dedup.is_duplicate("d")  # "a" falls out of the remembered span
     assert dedup.is_duplicate("a") is False
-    assert len(dedup._seen) <= 3
+
+
+def test_duplicate_filter_remembers_exactly_the_last_capacity_identities_over_many_windows() -> None:
+    """Against an oracle (the last `capacity` identities it let through), over enough identities to
+    age the whole window out many times, repeats both inside and just beyond its span."""
+    rng = random.Random(13)
+    capacity = 50
+    dedup = DuplicateFilter(capacity=capacity)
+    remembered: deque[int] = deque(maxlen=capacity)
+    verdicts = []
+    for n in range(5_000):
+        # New, or one offered a while ago (non-negative: hash(-1) == hash(-2) in CPython).
+        key = n if n < 2 * capacity or rng.random() < 0.5 else n - rng.randint(1, 2 * capacity)
+        expected = key in remembered
+        verdicts.append(expected)
+        assert dedup.is_duplicate(key) is expected, n
+        if not expected:
+            remembered.append(key)
+    assert 0 < sum(verdicts) < len(verdicts)  # both kinds of verdict were tested
