@@ -5,7 +5,6 @@
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import dataclasses
 import signal
@@ -40,12 +39,22 @@ def _loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
     return uvloop.new_event_loop
 
 
-def main(argv: list[str] | None = None) -> int:
+def _record_dir(argv: list[str]) -> str | None:
+    """`--record DIR` from the command line. argparse (0.3 MB resident with the gettext it pulls
+    in) is imported only when there are arguments: the service itself runs without any."""
+    import argparse
+
     parser = argparse.ArgumentParser(
         prog="python -m listener", description=__doc__.splitlines()[0] if __doc__ else None
     )
     parser.add_argument("--record", metavar="DIR", help="write every raw frame, compressed, one file per hour")
-    args = parser.parse_args(argv)
+    record: str | None = parser.parse_args(argv).record
+    return record
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = sys.argv[1:] if argv is None else argv
+    record = _record_dir(args) if args else None
     # EMF lines are printed; without a TTY stdout is block-buffered and CloudWatch would see them late.
     if hasattr(sys.stdout, "reconfigure"):
         sys.stdout.reconfigure(line_buffering=True)
@@ -54,8 +63,8 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as exc:
         logger.error("configuration error; not starting", extra={"error": str(exc)})
         return 2
-    if args.record:
-        settings = dataclasses.replace(settings, record_dir=args.record)
+    if record:
+        settings = dataclasses.replace(settings, record_dir=record)
     with asyncio.Runner(loop_factory=_loop_factory()) as runner:
         runner.run(_main(settings))
     logger.info("listener stopped")
