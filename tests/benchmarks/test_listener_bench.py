@@ -474,7 +474,7 @@ async def test_listener_process_rss_with_three_feeds_over_a_million_frames(stack
             "BYBIT_REST_URL": rest.url,
             "OKX_REST_URL": rest.url,
             "HEALTH_PORT": str(health_port),
-            "MALLOC_ARENA_MAX": "2",  # as the image sets it (listener/Dockerfile)
+            "MALLOC_ARENA_MAX": "2",  # as the task definition sets it (template.yaml)
         }
         proc = subprocess.Popen(
             [sys.executable, "-m", "listener"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
