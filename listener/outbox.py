@@ -1,6 +1,6 @@
 """Bounded in-memory outbox: alerts wait here until SQS has them (architecture.md §3).
 
-`put` never blocks frame processing. Alerts go to a blocking `send_batch` (boto3's SendMessageBatch,
+`put` never blocks frame processing. Alerts go to a blocking `send_batch` (botocore's SendMessageBatch,
 up to `batch` alerts a call) on worker threads, with up to `in_flight` calls at once, so a storm of
 hundreds of alerts leaves within a few round trips and never waits behind the stream: an alert is
 handed to a free call slot inside `put` itself, before the frames still in hand are read; while

@@ -203,7 +203,7 @@ class Listener:
                 logger.exception("periodic task failed", extra={"task": getattr(action, "__name__", "?")})
 
     async def _refresh_thresholds(self) -> None:
-        # ThresholdsSource is blocking boto3: keep it off the event loop. It keeps the last valid
+        # ThresholdsSource is a blocking SSM call: keep it off the event loop. It keeps the last valid
         # document on a fetch failure or an invalid edit (logged and counted there).
         try:
             document = await asyncio.to_thread(self._thresholds.get)
@@ -388,8 +388,8 @@ class AllFeeds:
 
 async def serve(settings: Settings, stop: asyncio.Event) -> None:
     """The production wiring: SSM thresholds, SQS sender, Powertools metrics."""
-    # Imported here: boto3 is heavy and the pure parts of the package do not need it.
-    import boto3
+    # Imported here: botocore is heavy and the pure parts of the package do not need it.
+    import botocore.session
 
     from listener import sdk_models
 
@@ -399,7 +399,7 @@ async def serve(settings: Settings, stop: asyncio.Event) -> None:
     from listener.thresholds import source
 
     # One session for both clients: each session loads botocore's endpoint and model data (~7 MB).
-    session = boto3.session.Session()
+    session = botocore.session.get_session()
     metrics = Metrics(namespace=names.NAMESPACE, service=SERVICE)
     listener = Listener(
         settings, source(settings, metrics, session), batch_sender(settings.queue_url, session), metrics=metrics

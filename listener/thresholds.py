@@ -1,35 +1,38 @@
-"""Live thresholds for the listener: the shared ThresholdsSource with a cache no older than one poll.
+"""Live thresholds for the listener: the shared ThresholdsSource, reading SSM on every poll.
 
-ThresholdsSource caches the SSM parameter for up to 60 s; polled every 30 s on top of that, an
-edit could take 90 s to arrive. Capping the cache at the poll interval keeps it within one or two
-intervals (about 30 to 60 s by default), as architecture.md §2.3 asks.
+The listener polls every `thresholds_refresh_s` (30 s by default), so an edit arrives within one
+poll, as architecture.md §2.3 asks. Powertools' SSMProvider would cache the value for up to 60 s,
+which the listener would have to cap at one poll, i.e. not use; and it brings boto3, 2.8 MB of the
+listener's resident memory over botocore alone (docs/benchmarks.md, listener memory). So the listener
+asks SSM itself, once a poll, with the botocore client it already has.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
-import boto3
+import botocore.session
 from aws_lambda_powertools.metrics import Metrics
-from aws_lambda_powertools.utilities.parameters import SSMProvider
 
 from cryptoalerts.thresholds_source import ThresholdsSource
 from listener.settings import Settings
 
+if TYPE_CHECKING:
+    from mypy_boto3_ssm import SSMClient
 
-class CappedCacheSSMProvider(SSMProvider):
-    def __init__(self, max_age_s: int, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self.max_age_s = max_age_s
 
-    def get(self, name: str, max_age: int | None = None, *args: Any, **kwargs: Any) -> Any:
-        cap = self.max_age_s
-        return super().get(name, cap if max_age is None else min(max_age, cap), *args, **kwargs)
+class SsmReader:
+    """`GetParameter` on every call: the poll interval is the cache."""
+
+    def __init__(self, session: botocore.session.Session) -> None:
+        self._client = cast("SSMClient", session.create_client("ssm"))
+
+    def get(self, name: str, max_age: int | None = None) -> Any:
+        return self._client.get_parameter(Name=name)["Parameter"]["Value"]
 
 
 def source(
-    settings: Settings, metrics: Metrics | None = None, session: boto3.session.Session | None = None
+    settings: Settings, metrics: Metrics | None = None, session: botocore.session.Session | None = None
 ) -> ThresholdsSource:
-    max_age = max(1, int(settings.thresholds_refresh_s))
-    provider = CappedCacheSSMProvider(max_age, boto3_session=session)
-    return ThresholdsSource(settings.thresholds_parameter, metrics=metrics, provider=provider)
+    reader = SsmReader(session or botocore.session.get_session())
+    return ThresholdsSource(settings.thresholds_parameter, metrics=metrics, provider=reader)

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Protocol
 
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.metrics import Metrics, MetricUnit
-from aws_lambda_powertools.utilities.parameters import SSMProvider
 
 from cryptoalerts import config, thresholds
 from cryptoalerts.metrics import INVALID_THRESHOLDS
@@ -16,6 +15,13 @@ from cryptoalerts.thresholds import InvalidThresholds, Thresholds
 MAX_AGE_S = 60
 
 logger = Logger(child=True)
+
+
+class ParameterReader(Protocol):
+    """What fetches the parameter's value: Powertools' SSMProvider (cached for `max_age` seconds),
+    or a reader that asks SSM on every call."""
+
+    def get(self, name: str, max_age: int | None = None) -> Any: ...
 
 
 class ThresholdsSource:
@@ -30,11 +36,17 @@ class ThresholdsSource:
         self,
         name: str | None = None,
         metrics: Metrics | None = None,
-        provider: SSMProvider | None = None,
+        provider: ParameterReader | None = None,
     ) -> None:
         self.name = name or config.get(config.THRESHOLDS_PARAMETER)
         self._metrics = metrics
-        self._provider = provider or SSMProvider()
+        if provider is None:
+            # Imported only here: Powertools' providers import boto3, which a caller bringing its
+            # own reader (the listener, for its memory) never loads.
+            from aws_lambda_powertools.utilities.parameters import SSMProvider
+
+            provider = SSMProvider()
+        self._provider = provider
         self._current: Thresholds = thresholds.defaults()
         self._last_raw: Any = None
         self._rejected_raw: Any = None
