@@ -254,19 +254,23 @@ class DuplicateFilter:
     """Remembers the identities of the most recent liquidations to drop exact repeats.
 
     Two overlapping connections (the proactive 24 h reconnect, or a recorder that had two open)
-    deliver the same frame twice within seconds; `capacity` bounds memory while covering that span.
+    deliver the same frame twice, the twins apart by the difference of the two connections' delays,
+    well under a second. `capacity` bounds memory while covering that lag: 1024 liquidations a feed
+    span 1.7 s even at Binance's ceiling (one per contract per second, some 600 contracts) and
+    minutes at ordinary rates; a larger one costs resident memory on every feed (0.3 MB per feed
+    at 4096, docs/benchmarks.md, listener memory) for twins that arrive sooner.
     It keeps the identities' 64-bit hashes, not the identities (a tuple of the frame's strings costs
     some 300 bytes, its hash 32): telling two different liquidations apart would take a hash
-    collision among the last `capacity`, about one chance in 10^12.
+    collision among the last `capacity`, less than one chance in 10^12.
 
     The last `capacity` hashes are split over two sets: `_newer` only gains hashes, `_older` only
     loses them as they age out, and when `_older` is empty the two change places. One set that both
     gains and loses members keeps growing its table (each removal leaves a placeholder, and the
-    next table is sized at four times the members: 512 KiB for 4096 hashes, per feed); two sets
-    that each only gain or only lose keep the table of their size (128 KiB each for 4096).
+    next table is sized at four times the members); two sets that each only gain or only lose keep
+    the table of their size.
     """
 
-    def __init__(self, capacity: int = 4096) -> None:
+    def __init__(self, capacity: int = 1024) -> None:
         self.capacity = capacity
         self._newer: set[int] = set()
         self._older: set[int] = set()

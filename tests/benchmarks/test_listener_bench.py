@@ -465,6 +465,7 @@ async def test_listener_process_rss_with_three_feeds_over_a_million_frames(stack
     ):
         env = {
             **os.environ,
+            **stack.container_environment("ListenerTaskDefinition"),  # its malloc tuning included
             "PYTHONPATH": os.pathsep.join(sys.path),
             "ALERT_QUEUE_URL": stack.refs["AlertQueue"],
             "THRESHOLDS_PARAMETER": stack.refs["ThresholdsParameter"],
@@ -474,7 +475,6 @@ async def test_listener_process_rss_with_three_feeds_over_a_million_frames(stack
             "BYBIT_REST_URL": rest.url,
             "OKX_REST_URL": rest.url,
             "HEALTH_PORT": str(health_port),
-            "MALLOC_ARENA_MAX": "2",  # as the task definition sets it (template.yaml)
         }
         proc = subprocess.Popen(
             [sys.executable, "-m", "listener"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
