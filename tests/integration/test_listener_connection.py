@@ -178,9 +178,9 @@ def test_pings_are_answered_and_fragments_and_what_follows_them_still_arrive(loo
     assert pongs == [True]
 
 
-@pytest.mark.parametrize("loop", sorted(LOOPS))
-def test_a_frame_over_the_limit_ends_the_connection_with_1009(loop: str) -> None:
-    stream = raw(b"fine") + raw(b"y" * 5000) + raw(b"never read")
+def close_code_sent(loop: str, stream: bytes, **connect_kwargs: Any) -> tuple[list[bytes], int | None]:
+    """The payloads the feed got from `stream`, and the close code the listener sent: when it fails
+    a connection, websockets reads nothing more (not the server's reply)."""
 
     async def scenario() -> Client:
         async with await serve_raw([stream], None) as server:
@@ -190,16 +190,21 @@ def test_a_frame_over_the_limit_ends_the_connection_with_1009(loop: str) -> None
             def factory(*args: Any, **kwargs: Any) -> FeedConnection:
                 return FeedConnection(*args, on_frame=client.on_frame, max_frame_bytes=1000, **kwargs)
 
-            conn = await connect(f"ws://127.0.0.1:{port}/", create_connection=factory, max_size=1000)  # type: ignore[arg-type]
+            conn = await connect(f"ws://127.0.0.1:{port}/", create_connection=factory, **connect_kwargs)  # type: ignore[arg-type]
             await asyncio.wait_for(conn.wait_closed(), 5)
             client.conn = conn  # type: ignore[assignment]
             return client
 
     client = run(loop, scenario)
-    assert [payload for payload, _ in client.frames] == [b"fine"]
-    # The code the listener sent: failing a connection, websockets reads nothing more (not the server's reply).
-    assert client.conn is not None and client.conn.protocol.close_sent is not None
-    assert client.conn.protocol.close_sent.code == 1009
+    assert client.conn is not None
+    sent = client.conn.protocol.close_sent
+    return [payload for payload, _ in client.frames], None if sent is None else sent.code
+
+
+@pytest.mark.parametrize("loop", sorted(LOOPS))
+def test_a_frame_over_the_limit_ends_the_connection_with_1009(loop: str) -> None:
+    stream = raw(b"fine") + raw(b"y" * 5000) + raw(b"never read")
+    assert close_code_sent(loop, stream, max_size=1000) == ([b"fine"], 1009)
 
 
 # Frames cut right after their header or their 16-bit length, whose payload would read as the start
@@ -252,21 +257,4 @@ def test_a_masked_frame_from_the_server_ends_the_connection_as_a_protocol_error(
     """Servers never mask (RFC 6455 §5.1): the fast path hands the frame to websockets, which fails
     the connection with 1002; the frames before it have reached the feed."""
     stream = raw(b"fine") + Frame(Opcode.TEXT, b"masked").serialize(mask=True) + raw(b"never read")
-
-    async def scenario() -> Client:
-        async with await serve_raw([stream], None) as server:
-            port = server.sockets[0].getsockname()[1]
-            client = Client()
-
-            def factory(*args: Any, **kwargs: Any) -> FeedConnection:
-                return FeedConnection(*args, on_frame=client.on_frame, max_frame_bytes=1000, **kwargs)
-
-            conn = await connect(f"ws://127.0.0.1:{port}/", create_connection=factory)  # type: ignore[arg-type]
-            await asyncio.wait_for(conn.wait_closed(), 5)
-            client.conn = conn  # type: ignore[assignment]
-            return client
-
-    client = run(loop, scenario)
-    assert [payload for payload, _ in client.frames] == [b"fine"]
-    assert client.conn is not None and client.conn.protocol.close_sent is not None
-    assert client.conn.protocol.close_sent.code == 1002
+    assert close_code_sent(loop, stream) == ([b"fine"], 1002)
