@@ -1,8 +1,8 @@
 """Symbol normalisation (architecture.md §2.7): exchange contract names to base-asset names.
 
 `BTCUSDT`, `BTCUSDC`, `BTCUSDT_251226`, `BTC-USDT-SWAP` -> `BTC`; `1000PEPEUSDT` -> `PEPE`;
-`1MBABYDOGEUSDT` -> `BABYDOGE`; `1INCHUSDT` -> `1INCH`. Anything that is not a USD-margined
-(USDT or USDC quoted) contract normalises to None.
+`1MBABYDOGEUSDT` -> `BABYDOGE`; Bybit's `SHIB1000USDT` -> `SHIB`; `1INCHUSDT` -> `1INCH`.
+Anything that is not a USD-margined (USDT or USDC quoted) contract normalises to None.
 """
 
 from __future__ import annotations
@@ -12,8 +12,10 @@ from functools import lru_cache
 
 QUOTES = ("USDT", "USDC")
 
-# A multiplier is a leading 1 followed by three or more zeros, or 1M, with a name after it.
-_MULTIPLIER = re.compile(r"^(?:10{3,}|1M)(?=.)")
+# A multiplier is a leading 1 followed by three or more zeros, or 1M, with a name after it; or,
+# as Bybit writes one contract (`SHIB1000USDT`, Binance's `1000SHIBUSDT`), the same number of
+# thousands trailing a name of letters (before the quote, in a whole contract name).
+_MULTIPLIER = re.compile(rf"^(?:10{{3,}}|1M)(?=.)|(?<=[^\W\d])10{{3,}}(?=(?:{'|'.join(QUOTES)})?$)")
 # Binance dated futures: BTCUSDT_251226.
 _DELIVERY_SUFFIX = re.compile(r"_\d{6}$")
 
@@ -47,8 +49,8 @@ def _base(prefixed: str) -> str | None:
 
 
 def multiplier(contract_base: str) -> int:
-    """Contracts per unit of the prefixed name: `1000PEPE` -> 1000, `1MBABYDOGE` -> 1_000_000."""
-    match = _MULTIPLIER.match(contract_base)
+    """Coins per unit of the multiplied name: `1000PEPE` and `SHIB1000` -> 1000, `1MBABYDOGE` -> 1_000_000."""
+    match = _MULTIPLIER.search(contract_base)
     if match is None:
         return 1
     prefix = match.group(0)

@@ -93,6 +93,7 @@ BYBIT_TICKERS = """{
      "prevPrice24h": "16464.50", "price24hPcnt": "0.008047", "openInterest": "373504107",
      "openInterestValue": "6198857693.04", "fundingRate": "-0.00001", "nextFundingTime": "1672070400000"},
     {"symbol": "1000PEPEUSDT", "markPrice": "0.0100", "openInterest": "2000000", "openInterestValue": "20000"},
+    {"symbol": "SHIB1000USDT", "markPrice": "0.0120", "openInterest": "5000000", "openInterestValue": "60000"},
     {"symbol": "BTCPERP", "markPrice": "16600", "openInterest": "10", "openInterestValue": "166000"},
     {"symbol": "BTCUSDT-26DEC25", "markPrice": "16700", "openInterest": "5", "openInterestValue": "83500"},
     {"symbol": "ETHUSDT", "markPrice": "", "openInterest": "100", "openInterestValue": ""},
@@ -103,7 +104,7 @@ BYBIT_TICKERS = """{
 
 
 def test_bybit_tickers_give_open_interest_in_coins_with_mark_price_and_value() -> None:
-    result = bybit.parse_tickers(wire(BYBIT_TICKERS), ["BTC", "PEPE", "ETH", "SOL", "DOGE"])
+    result = bybit.parse_tickers(wire(BYBIT_TICKERS), ["BTC", "PEPE", "SHIB", "ETH", "SOL", "DOGE"])
     btc = result.readings["BTC"]
     assert (btc.contract, btc.oi, btc.mark_price, btc.oi_usd) == (
         "BTCUSDT",
@@ -113,9 +114,11 @@ def test_bybit_tickers_give_open_interest_in_coins_with_mark_price_and_value() -
     )
     pepe = result.readings["PEPE"]  # quoted per 1000 PEPE: 2,000,000 units are 2e9 coins at 0.00001
     assert (pepe.oi, pepe.mark_price, pepe.oi_usd) == (Decimal("2000000000"), Decimal("0.00001"), Decimal("20000"))
+    shib = result.readings["SHIB"]  # Bybit writes this multiplier after the name: also per 1000 SHIB
+    assert (shib.contract, shib.oi, shib.mark_price) == ("SHIB1000USDT", Decimal("5000000000"), Decimal("0.000012"))
     # No value reported: OI x mark price stands in.
     assert result.readings["SOL"].oi_usd == Decimal("20500")
-    assert set(result.readings) == {"BTC", "PEPE", "SOL"}
+    assert set(result.readings) == {"BTC", "PEPE", "SHIB", "SOL"}
     assert result.missing == {"ETH": "unusable ticker for ETHUSDT", "DOGE": "not listed by tickers"}
 
 

@@ -21,6 +21,9 @@ from infra.repo import BINANCE_LIQUIDATIONS
         ("1000000MOGUSDT", "MOG"),
         ("1000000BOBUSDT", "BOB"),
         ("1MBABYDOGEUSDT", "BABYDOGE"),
+        ("SHIB1000USDT", "SHIB"),  # Bybit writes this one's multiplier after the name
+        ("API3USDT", "API3"),  # a trailing digit is part of the name
+        ("HPOS10IUSDT", "HPOS10I"),
         ("1INCHUSDT", "1INCH"),  # a leading 1 without three zeros is part of the name
         ("100PEPEUSDT", "100PEPE"),  # two zeros are not a multiplier
         ("XRPUSDC", "XRP"),
@@ -57,7 +60,18 @@ def test_anything_else_normalises_to_none(contract: str) -> None:
 
 @pytest.mark.parametrize(
     ("unit", "factor"),
-    [("1000PEPE", 1000), ("1000000MOG", 1_000_000), ("1MBABYDOGE", 1_000_000), ("1INCH", 1), ("BTC", 1), ("1000", 1)],
+    [
+        ("1000PEPE", 1000),
+        ("1000000MOG", 1_000_000),
+        ("1MBABYDOGE", 1_000_000),
+        ("SHIB1000", 1000),
+        ("SHIB1000USDT", 1000),  # a whole contract name
+        ("1000PEPEUSDT", 1000),
+        ("1INCH", 1),
+        ("API3", 1),
+        ("BTC", 1),
+        ("1000", 1),
+    ],
 )
 def test_multiplier_of_a_prefixed_name(unit: str, factor: int) -> None:
     assert multiplier(unit) == factor
