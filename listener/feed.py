@@ -12,7 +12,7 @@ import asyncio
 import time
 from collections import Counter
 from collections.abc import Callable
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Protocol
 
 from cryptoalerts.cascade import DuplicateFilter, Liquidation
 from cryptoalerts.timeutil import iso_ms
@@ -154,16 +154,42 @@ def _state(streams: list[Stream]) -> str:
     return "starting"
 
 
-def _stream_status(stream: Stream) -> dict[str, Any]:
+class Connection(Protocol):
+    """What a connection's status shows: one stream, or the enabled feeds seen as one."""
+
+    @property
+    def state(self) -> str: ...
+    @property
+    def state_since(self) -> float: ...
+    @property
+    def url(self) -> str: ...
+    @property
+    def connections_opened(self) -> int: ...
+    @property
+    def reconnects(self) -> int: ...
+    @property
+    def rotations(self) -> int: ...
+    @property
+    def silences(self) -> int: ...
+    @property
+    def connect_failures(self) -> int: ...
+    @property
+    def backoff_attempt(self) -> int: ...
+
+
+def connection_status(connection: Connection) -> dict[str, Any]:
     return {
-        "name": stream.name,
-        "state": stream.state,
-        "since": iso_ms(int(stream.state_since * 1000)),
-        "url": stream.url,
-        "connections_opened": stream.connections_opened,
-        "reconnects": stream.reconnects,
-        "rotations": stream.rotations,
-        "silences": stream.silences,
-        "connect_failures": stream.connect_failures,
-        "backoff_attempt": stream.backoff.attempt,
+        "state": connection.state,
+        "since": iso_ms(int(connection.state_since * 1000)),
+        "url": connection.url,
+        "connections_opened": connection.connections_opened,
+        "reconnects": connection.reconnects,
+        "rotations": connection.rotations,
+        "silences": connection.silences,
+        "connect_failures": connection.connect_failures,
+        "backoff_attempt": connection.backoff_attempt,
     }
+
+
+def _stream_status(stream: Stream) -> dict[str, Any]:
+    return {"name": stream.name, **connection_status(stream)}

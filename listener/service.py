@@ -24,7 +24,7 @@ from cryptoalerts.feeds import LIQUIDATION_FEEDS
 from cryptoalerts.thresholds import Thresholds
 from cryptoalerts.timeutil import iso_ms
 from listener import prometheus
-from listener.feed import Feed
+from listener.feed import Feed, connection_status
 from listener.feeds import FEEDS
 from listener.health import HealthServer
 from listener.history import History
@@ -286,17 +286,7 @@ class Listener:
             "healthy": stream.fresh(),
             "started_at": iso_ms(int(self.started_at * 1000)),
             # The enabled feeds seen as one: connected while any of them is.
-            "connection": {
-                "state": stream.state,
-                "since": iso_ms(int(stream.state_since * 1000)),
-                "url": stream.url,
-                "connections_opened": stream.connections_opened,
-                "reconnects": stream.reconnects,
-                "rotations": stream.rotations,
-                "silences": stream.silences,
-                "connect_failures": stream.connect_failures,
-                "backoff_attempt": stream.backoff_attempt,
-            },
+            "connection": connection_status(stream),
             "feeds": {
                 f.name: {"enabled": f.name in enabled, **f.status(), "qualifying": self.qualifying_by_feed[f.name]}
                 for f in feeds
@@ -383,7 +373,7 @@ class AllFeeds:
 
     @property
     def backoff_attempt(self) -> int:
-        return max((s.backoff.attempt for s in self._streams()), default=0)
+        return max((s.backoff_attempt for s in self._streams()), default=0)
 
 
 async def serve(settings: Settings, stop: asyncio.Event) -> None:

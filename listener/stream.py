@@ -139,6 +139,10 @@ class Stream:
         return bool(self._open)
 
     @property
+    def backoff_attempt(self) -> int:
+        return self.backoff.attempt
+
+    @property
     def last_message_at(self) -> float | None:
         """Monotonic time of the newest data frame on any connection so far (None before the first)."""
         times = [link.ws.last_data for link in self._open if link.ws.last_data]
