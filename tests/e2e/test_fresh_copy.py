@@ -10,6 +10,8 @@ from __future__ import annotations
 import io
 import json
 import os
+import re
+import shutil
 import subprocess
 import sys
 import tarfile
@@ -93,3 +95,18 @@ def test_the_backtest_reads_the_copys_data_and_reports_as_in_the_repository(copy
         check=True,
     )
     assert in_copy.stdout == in_repo.stdout
+
+
+def test_every_make_target_finds_what_it_needs_in_the_copy(copy: Path) -> None:
+    """`make -n` in the copy: each target's prerequisites (pyproject.toml, the peers' requirements, ...)
+    are tracked files. deploy and listener-image are left out: under -n, make still runs a recipe that
+    calls $(MAKE), and theirs talk to AWS."""
+    make = shutil.which("make")
+    assert make, "make is what CI runs (.ci/run)"
+    phony = re.search(r"^\.PHONY:(.*)$", (copy / "Makefile").read_text(), re.MULTILINE)
+    assert phony
+    targets = sorted(set(phony.group(1).split()) - {"deploy", "listener-image"})
+    assert {"install", "test", "run", "demo", "bench", "bench-peers"} <= set(targets)
+    for target in targets:
+        done = subprocess.run([make, "-n", target], cwd=copy, capture_output=True, text=True, timeout=60)
+        assert done.returncode == 0, f"make -n {target}: {done.stderr}"
