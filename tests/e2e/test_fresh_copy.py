@@ -1,5 +1,6 @@
 """The repository stands alone (architecture.md §2.10): its tracked files, copied into an empty folder
-with nothing beside them, run the demo and the backtest with the existing .venv.
+with nothing beside them, run the demo and the backtest with the existing .venv, and every make target
+finds its prerequisites there.
 
 The copy is made the way git hands the repository out (`git archive` of the working tree's tracked
 files), so a file that is used but not tracked, or a path that reaches outside, fails here.
