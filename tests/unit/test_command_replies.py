@@ -116,6 +116,26 @@ def test_cvd_sums_real_taker_flow_and_names_a_divergence() -> None:
     assert "Bybit: publishes no taker volume, not counted." in seen
 
 
+def test_cvd_rows_cover_the_same_bars_when_one_exchange_lacks_the_newest() -> None:
+    """OKX's statistics may not hold the bar still trading: every row, the total and the price then
+    end at the newest bar both exchanges have, so the rows add up and the spans match."""
+    step = HOUR
+    start = NOW - NOW % step - 23 * step
+    binance = bars(start, 24, step, 100.0, 45.0)  # -10 a bar
+    binance[-1] = Bar(binance[-1].open_ms, step, 123.0, 130.0, 122.0, 129.0, 100.0, 10_000.0, 90.0)  # +80, open
+    okx_flows = [TakerFlow(start + i * step, 20.0, 30.0) for i in range(23)]  # -10 a bar, none for the open bar
+    okx = Candles(bars(start, 24, step, 50.0, None), okx_flows)
+    data = PerExchange(results={"binance": Candles(binance), "okx": okx})
+    seen = shown(cvd.reply("BTC", "1h", data, EXCHANGES, NOW))
+    rows = {line.split()[0]: line.split()[1:] for line in seen.splitlines() if line.split()}
+    assert rows["Binance"] == ["-10", "-40", "-230"]  # the 23 bars OKX has too, not the open one
+    assert rows["OKX"] == ["-10", "-40", "-230"]
+    assert rows["All"] == ["-20", "-80", "-460"]
+    price_row = next(line.split() for line in seen.splitlines() if line.startswith("Price "))
+    assert price_row[1] == "+0.4%"  # bar 23 of 24 (122.0 -> 122.5), not the open bar's +4.9 %
+    assert "newest bar counted closed at 04:00 UTC" in seen and "still open" not in seen
+
+
 def test_cvd_sparkline_spans_the_range() -> None:
     assert cvd.sparkline([0, 1, 2, 3, 4, 5, 6, 7]) == "▁▂▃▄▅▆▇█"
     assert cvd.sparkline([5, 5]) == "▄▄"

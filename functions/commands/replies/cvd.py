@@ -21,7 +21,7 @@ from commands.replies.text import (
     unavailable,
 )
 from cryptoalerts import taker_flow as tf
-from cryptoalerts.exchanges.market import Bar, Candles, PerExchange
+from cryptoalerts.exchanges.market import INTERVAL_MS, Bar, Candles, PerExchange
 
 BARS = 24
 SPANS = (1, 4, 24)
@@ -48,11 +48,16 @@ def reply(symbol: str, interval: str, data: PerExchange[Candles], exchanges: tup
         notes.append(f"{', '.join(silent)}: publishes no taker volume, not counted.")
     if not flows:
         return finish([*lines, "No taker volume from any exchange right now.", *notes])
+    # Every row ends at the newest bar all the publishing exchanges have (OKX's statistics may not
+    # hold the bar still trading yet), so the rows add up to the total and match the price's spans.
     combined = tf.combine(*flows.values())[-BARS:]
-    reference = _reference(data, exchanges)
+    counted = {f.open_ms for f in combined}
+    reference = _reference(data, exchanges, counted)
     prices = _price_changes(reference[1]) if reference else [None] * len(SPANS)
     rows = [["", *(f"{n} bar" if n == 1 else f"{n} bars" for n in SPANS)]]
-    rows += [[exchange_name(n), *(signed_compact(tf.delta(f[-BARS:], k)) for k in SPANS)] for n, f in flows.items()]
+    for n, series in flows.items():
+        aligned = [f for f in series if f.open_ms in counted]
+        rows.append([exchange_name(n), *(signed_compact(tf.delta(aligned, k)) for k in SPANS)])
     if len(flows) > 1:
         rows.append(["All", *(signed_compact(tf.delta(combined, k)) for k in SPANS)])
     rows.append(["Buys", *(share(tf.buy_share(combined, k)) for k in SPANS)])
@@ -63,8 +68,12 @@ def reply(symbol: str, interval: str, data: PerExchange[Candles], exchanges: tup
         f"CVD <code>{sparkline(tf.cvd(combined))}</code>",
     ]
     lines += _divergences(symbol, combined, prices)
-    if reference:
-        notes.append(f"Price from {exchange_name(reference[0])}; the newest bar is still open.")
+    if reference and combined:
+        closes_ms = combined[-1].open_ms + INTERVAL_MS[interval]
+        newest = (
+            "the newest bar is still open" if closes_ms > now_ms else f"newest bar counted closed at {clock(closes_ms)}"
+        )
+        notes.append(f"Price from {exchange_name(reference[0])}; {newest}.")
     return finish([*lines, *notes])
 
 
@@ -77,10 +86,14 @@ def sparkline(values: Sequence[float]) -> str:
     return "".join(SPARKS[round((v - low) / (high - low) * (len(SPARKS) - 1))] for v in values)
 
 
-def _reference(data: PerExchange[Candles], exchanges: tuple[str, ...]) -> tuple[str, list[Bar]] | None:
+def _reference(
+    data: PerExchange[Candles], exchanges: tuple[str, ...], counted: set[int]
+) -> tuple[str, list[Bar]] | None:
+    """The first exchange's bars at the periods the flows count: the price beside the delta."""
     for name in exchanges:
-        if name in data.results and data.results[name].bars:
-            return name, data.results[name].bars[-BARS:]
+        bars = [b for b in data.results[name].bars if b.open_ms in counted] if name in data.results else []
+        if bars:
+            return name, bars
     return None
 
 
