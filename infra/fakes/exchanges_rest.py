@@ -145,6 +145,7 @@ class FakeExchanges:
             for name in names:
                 _check_exchange(name)
                 self._markets[(name, symbol)] = Market(Decimal(str(oi)), Decimal(str(mark_price)))
+                self.market.note_open_interest(name, symbol, float(oi))
 
     def seed_calm_market(self, symbols: dict[str, tuple[Decimal, Decimal]] | None = None) -> None:
         for symbol, (oi, mark) in (symbols or CALM_MARKET).items():

@@ -15,7 +15,7 @@ import json
 import math
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from decimal import Decimal
 from http import HTTPStatus
 from typing import Any
@@ -64,6 +64,8 @@ class MarketEndpoints:
         self._surges: dict[str, tuple[int, float]] = {}  # symbol -> (from ms, volume factor)
         # (exchange, symbol) -> period start -> (coins, USD per coin): a scripted open-interest history.
         self._histories: dict[tuple[str, str], dict[int, tuple[float, float]]] = {}
+        # (exchange, symbol) -> [(since ms, coins)]: the levels the snapshot endpoints served, oldest first.
+        self._levels: dict[tuple[str, str], list[tuple[int, float]]] = {}
 
     def surge_volume(self, symbol: str, factor: float, from_ms: int) -> None:
         """From `from_ms` on, `symbol` trades `factor` times its usual volume (scripted demos)."""
@@ -79,6 +81,19 @@ class MarketEndpoints:
             self._histories.pop((exchange, symbol), None)
         else:
             self._histories[(exchange, symbol)] = {int(t): (float(c), float(p)) for t, c, p in points}
+
+    def note_open_interest(self, exchange: str, symbol: str, coins: float) -> None:
+        """The snapshot endpoints serve `coins` from now on (a scripted surge): the open interest of
+        the tape steps there from now too, so a command's history sees what the pipeline stored."""
+        steps = self._levels.setdefault((exchange, symbol), [])
+        if not steps or steps[-1][1] != coins:
+            steps.append((self.now_ms(), coins))
+
+    def _level_at(self, exchange: str, listing: Listing, at_ms: int) -> float:
+        """The open interest the snapshot endpoints served at `at_ms` (the first level before any)."""
+        steps = list(self._levels.get((exchange, listing.symbol), ()))
+        held = [coins for since, coins in steps if since <= at_ms]
+        return held[-1] if held else steps[0][1] if steps else float(listing.oi)
 
     def _open_interest_at(self, exchange: str, listing: Listing, open_ms: int) -> tuple[float, float] | None:
         """(coins, USD per coin) at a period's start: the scripted history's, else the tape's."""
@@ -122,7 +137,10 @@ class MarketEndpoints:
         now_slot = self.now_ms() // SLOT_MS
         surge = self._surges.get(listing.symbol)
         factor = surge[1] if surge is not None and slot * SLOT_MS >= surge[0] else 1.0
-        return self.tape.slot(slot, float(listing.mark), float(listing.oi), now_slot, exchange, factor)
+        served = self.tape.slot(slot, float(listing.mark), float(listing.oi), now_slot, exchange, factor)
+        now_oi = float(listing.oi)
+        then_oi = self._level_at(exchange, listing, min((slot + 1) * SLOT_MS, self.now_ms()))
+        return served if then_oi == now_oi or now_oi <= 0 else replace(served, oi=served.oi * then_oi / now_oi)
 
     def _candle(self, exchange: str, listing: Listing, open_ms: int, interval_ms: int) -> Candle:
         now = self.now_ms()

@@ -22,7 +22,7 @@ from commands_harness import CHAT_ID, SECRET, TOKEN, Harness, open_harness
 from cryptoalerts.exchanges.fetch import OiReading
 from cryptoalerts.oi_store import SnapshotStore
 from cryptoalerts.timeutil import MINUTE_MS, to_epoch_ms
-from infra.fakes.exchanges_rest import FakeExchangesProcess
+from infra.fakes.exchanges_rest import CALM_MARKET, FakeExchangesProcess
 from infra.local.aws_resources import Stack
 
 
@@ -91,6 +91,20 @@ def test_open_interest_from_the_pipeline_snapshots_where_it_stored_them(h: Harne
     assert next(m for m in moves if m[:1] == ["Bybit"] and m[1].startswith("+"))[1] == "+20.0"
     assert "met now (2 exchanges at or above)" in seen  # BTC alerts at +15 % on 2 of 3
     assert "the pipeline's minute snapshots" in seen
+
+
+def test_open_interest_history_shows_a_level_the_exchange_served_moments_ago(h: Harness) -> None:
+    """The fake's history endpoints step with the open interest its snapshot endpoints serve, so
+    a scripted surge (make demo's) reads the same over 15 m and 1 h as the pipeline stored it."""
+    calm = float(CALM_MARKET["ETH"][0])
+    h.exchanges.set_oi("binance", "ETH", calm * 1.3, 3_200)
+    try:
+        seen = h.ask("/oi ETH").rendered
+    finally:
+        h.exchanges.set_oi("binance", "ETH", calm, 3_200)
+    moves = {m[0]: m[1:] for m in (line.split() for line in lines(seen)) if m and m[1][:1] in "+-"}
+    assert all(29.0 < float(move) < 32.0 for move in moves["Binance"][:3]), seen  # 15m 1h 4h
+    assert all(abs(float(move)) < 2.0 for move in moves["Bybit"]), seen
 
 
 def test_cvd(h: Harness) -> None:
