@@ -171,14 +171,19 @@ async def _from_history(
         return await market_data.open_interest_history(ctx.market, src, contract, period, start, ctx.now_ms)
 
     results = await asyncio.gather(*(history(period, wanted) for period, wanted in plan), return_exceptions=True)
-    found: dict[int, oi_changes.Change] = {}
+    # One series of both periods, every horizon ending at its newest point: the newest hourly point
+    # can be an hour old, and a 24 h change ending there would miss the last hour's move.
+    coins: dict[int, float] = {}
+    answered = []
     for (period, wanted), points in zip(plan, results, strict=True):
         if isinstance(points, BaseException):
             failures[src.name] = points.reason if isinstance(points, ExchangeError) else type(points).__name__
             continue
-        coins = {p.time_ms: p.coins for p in points}
-        if coins:
-            found.update(_changes(coins, max(coins), wanted, INTERVAL_MS[period] // MINUTE_MS))
+        coins.update({p.time_ms: p.coins for p in points})
+        answered.append((period, wanted))
+    found: dict[int, oi_changes.Change] = {}
+    for period, wanted in answered:
+        found.update(_changes(coins, max(coins, default=None), wanted, INTERVAL_MS[period] // MINUTE_MS))
     return found
 
 
