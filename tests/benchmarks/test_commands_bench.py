@@ -40,6 +40,7 @@ COMMANDS = (
     "/alerts",
     "/status",
     "/help",
+    "/start",
 )
 P50_BAR_S, P99_BAR_S, COLD_BAR_S = 1.0, 2.0, 3.0
 TOKEN = "7000000001:bench-token"

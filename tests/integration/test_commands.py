@@ -127,7 +127,7 @@ def test_start_help_alerts_and_status(h: Harness) -> None:
     assert "No alerts in the last 7 days." in h.ask("/alerts").rendered
     status = h.ask("/status").rendered
     assert "Alert queue: 0 waiting, 0 in flight · dead letters: 0" in status
-    assert "Binance: ⚠️ none in the last minutes" in status  # the pipeline stored nothing here
+    assert "Binance: ⚠️ none stored in the last 15 minutes" in status  # the pipeline stored nothing here
 
 
 def test_an_unknown_symbol_gets_a_reply_saying_how_to_write_one(h: Harness) -> None:

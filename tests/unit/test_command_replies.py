@@ -240,7 +240,7 @@ def test_status_flags_a_stale_exchange_and_the_dead_letters() -> None:
     seen = shown(pipeline.status_reply(status, EXCHANGES, NOW))
     assert "Binance: 04:40 UTC ✅" in seen
     assert "Bybit: 04:25 UTC ⚠️ 16m old" in seen
-    assert "OKX: ⚠️ none in the last minutes" in seen
+    assert "OKX: ⚠️ none stored in the last 15 minutes" in seen
     assert "Alert queue: 3 waiting, 1 in flight · dead letters: 2 ⚠️ see the runbook" in seen
     failing = shown(
         pipeline.status_reply(pipeline.Status(queue_error="AccessDenied", snapshots_error="<x>"), EXCHANGES, NOW)

@@ -8,6 +8,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from commands.pipeline_reads import STATUS_LOOKBACK_MIN
 from commands.replies.text import bold, clock, day_clock, duration, escape, exchange_name, finish
 from cryptoalerts.alert import LIQUIDATION_CASCADE, OI_EXPLOSION
 from cryptoalerts.telegram_format import pct, plural, usd
@@ -112,7 +113,7 @@ def status_reply(status: Status, exchanges: tuple[str, ...], now_ms: int) -> str
 
 def _snapshot_line(exchange: str, minute_ms: int | None, now_ms: int) -> str:
     if minute_ms is None:
-        return f"{exchange_name(exchange)}: ⚠️ none in the last minutes"
+        return f"{exchange_name(exchange)}: ⚠️ none stored in the last {STATUS_LOOKBACK_MIN} minutes"
     age = now_ms - minute_ms
     mark = "✅" if age <= STALE_AFTER_MS else f"⚠️ {duration(age)} old"
     return f"{exchange_name(exchange)}: {clock(minute_ms)} {mark}"
