@@ -1,8 +1,9 @@
 """The exchanges as the commands read them: which contract carries a symbol on each, and every
 exchange asked at once with short timeouts, one that fails named while the others stand.
 
-The contract lists (Binance premiumIndex + fundingInfo, Bybit instruments-info, OKX instruments)
-are kept an hour per warm container, so a command costs only the requests for its own figures.
+The contract lists (Binance premiumIndex + fundingInfo, Bybit's tickers of every linear contract,
+OKX's open interest of every swap: the bulk requests the OI snapshot makes too) are kept an hour per
+warm container, so a command costs only the requests for its own figures.
 """
 
 from __future__ import annotations
