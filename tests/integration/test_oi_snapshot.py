@@ -41,7 +41,9 @@ def snapshot_app(
     function_env("OiSnapshotFunction")
     for name, url in fake.env().items():  # as the local stack does: the exchanges are local fakes
         monkeypatch.setenv(name, url)
-    monkeypatch.setattr(exchanges, "REQUEST_TIMEOUT_S", 0.5)  # so a timeout fault costs half a second
+    # Two seconds: a timeout fault stays cheap, and a healthy fake still answers on a loaded CI machine
+    # (with half a second all three once timed out under load).
+    monkeypatch.setattr(exchanges, "REQUEST_TIMEOUT_S", 2.0)
     return fresh("oi_snapshot.app")
 
 
