@@ -58,6 +58,7 @@ class FakeBybitWS(FakeExchangeWS):
         self.subscriptions: dict[ServerConnection, set[str]] = {}
         self.requests: list[dict[str, Any]] = []  # every subscribe/unsubscribe received
         self.pings = 0
+        self.answer_subscriptions = True  # False: requests are taken and never answered (an overloaded exchange)
         self._conn_ids = itertools.count(1)
 
     def wants(self, ws: ServerConnection, topic: str | None) -> bool:
@@ -88,6 +89,8 @@ class FakeBybitWS(FakeExchangeWS):
             reply["ret_msg"] = "pong"
         elif op in ("subscribe", "unsubscribe"):
             self.requests.append(request)
+            if not self.answer_subscriptions:
+                return
             topics = [str(t) for t in request.get("args") or []]
             mine = self.subscriptions.setdefault(ws, set())
             listed = self.symbols

@@ -255,6 +255,7 @@ class _Shard:
         return self.feed.on_frame(payload, text, received_at)
 
     async def on_open(self, link: Link) -> None:
+        self.feed.forget_closed_requests()
         for batch in _batches(self.topics, SUBSCRIBE_BATCH):
             await self.feed.subscribe(link, batch)
 
@@ -332,6 +333,13 @@ class BybitFeed(Feed):
         req_id = str(next(self._req_ids))
         self._requests[req_id] = (link, topics, op)
         await link.send(json.dumps({"req_id": req_id, "op": op, "args": topics}, separators=(",", ":")))
+
+    def forget_closed_requests(self) -> None:
+        """Requests sent on a connection that closed before answering will never be answered (their
+        topics go again on the new connection). Dropped, or each would keep its closed connection, and
+        with it that connection's read buffer, for the life of the process."""
+        open_links = {link for shard in self.shards for link in shard.stream.links()}
+        self._requests = {req_id: r for req_id, r in self._requests.items() if r[0] in open_links}
 
     def _spawn(self, coro: Any) -> None:
         task = asyncio.create_task(coro)
@@ -421,7 +429,12 @@ class BybitFeed(Feed):
                 "failures": self.instrument_failures,
                 "error": self.instrument_error,
             },
-            "topics": {"watched": topics, "confirmed": len(self.confirmed), "refused": dict(self.refused)},
+            "topics": {
+                "watched": topics,
+                "confirmed": len(self.confirmed),
+                "awaiting_ack": sum(len(t) for _link, t, op in self._requests.values() if op == "subscribe"),
+                "refused": dict(self.refused),
+            },
         }
 
 

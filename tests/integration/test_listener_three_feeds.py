@@ -10,6 +10,7 @@ from typing import Any
 import httpx
 import pytest
 from listener_harness import (
+    BYBIT_LISTED,
     FEEDS,
     T0,
     Exchanges,
@@ -125,6 +126,23 @@ async def test_bybit_instruments_refreshed_with_a_new_listing_and_a_refused_topi
     assert [b["id"] for b in bodies] == [f"liquidation_cascade:NEW:{T0 + 2000}"]
     assert topics["watched"] == 4 and topics["confirmed"] == 3
     assert list(topics["refused"]) == ["allLiquidation.GHOSTUSDT"]
+
+
+async def test_bybit_subscriptions_never_answered_are_sent_again_and_not_kept_per_connection(stack) -> None:
+    async with fake_exchanges() as ex, running_listener(ex.settings(stack)) as run:
+        ex.bybit.answer_subscriptions = False  # Bybit takes the requests and never answers them
+        bybit = run.listener.feeds["bybit"]
+        topics = len(BYBIT_LISTED)
+        for connections in (1, 2, 3):
+            await eventually(lambda n=connections: len(ex.bybit.requests) == n, timeout=15, what="subscribed")
+            assert bybit.status()["topics"]["awaiting_ack"] == topics  # those of the open connection only
+            ex.bybit.feed(Drop())
+            await eventually(lambda n=connections: bybit.streams[0].connections_opened > n, what="reconnected")
+        ex.bybit.answer_subscriptions = True
+        ex.bybit.feed(Drop())
+        await eventually(lambda: ready(run, ("bybit",)), timeout=15, what="subscribed at last")
+        status = bybit.status()["topics"]
+        assert (status["watched"], status["confirmed"], status["awaiting_ack"]) == (topics, topics, 0)
 
 
 async def test_okx_unknown_instrument_is_fetched_and_an_unlisted_one_skipped_and_counted(stack) -> None:
