@@ -1,13 +1,16 @@
-"""SQS unreachable for a while (no alert lost), and `python -m listener` flushing on SIGTERM."""
+"""SQS unreachable for a while (no alert lost), and `python -m listener` flushing on SIGTERM and
+recording every frame (`--record DIR` or LISTENER_RECORD_DIR)."""
 
 from __future__ import annotations
 
 import asyncio
+import gzip
 import json
 import os
 import signal
 import sys
 import time
+from pathlib import Path
 
 import httpx
 import pytest
@@ -24,7 +27,7 @@ from listener_harness import (
 
 from infra.fakes.binance_ws import cascade_frames
 from infra.local.moto_server import free_port
-from listener.settings import KNOBS
+from listener.settings import KNOBS, RECORD_DIR
 
 
 async def test_sqs_unavailable_for_a_while_then_back_loses_nothing(stack, aws_env, monkeypatch) -> None:
@@ -68,17 +71,25 @@ def _listener_env(stack, ws_url: str, health_port: int, sqs_url: str) -> dict[st
 
 
 @pytest.mark.parametrize("sqs_down_at_sigterm", [False, True], ids=["sqs-up", "sqs-down-then-back"])
-async def test_sigterm_flushes_the_outbox_and_exits_0(stack, aws_env, sqs_down_at_sigterm: bool) -> None:
+async def test_sigterm_flushes_the_outbox_and_exits_0(
+    stack, aws_env, tmp_path: Path, sqs_down_at_sigterm: bool
+) -> None:
     gate = TcpGate(target_port=aws_env.port, port=free_port())
     if not sqs_down_at_sigterm:
         await gate.open()
     health_port = free_port()
     async with fake_binance() as server:
+        env = _listener_env(stack, server.url, health_port, gate.url)
+        # Recording asked for both ways: on the command line, or through the environment.
+        record = [] if sqs_down_at_sigterm else ["--record", str(tmp_path)]
+        if sqs_down_at_sigterm:
+            env[RECORD_DIR] = str(tmp_path)
         proc = await asyncio.create_subprocess_exec(
             sys.executable,
             "-m",
             "listener",
-            env=_listener_env(stack, server.url, health_port, gate.url),
+            *record,
+            env=env,
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.STDOUT,
         )
@@ -147,3 +158,7 @@ async def test_sigterm_flushes_the_outbox_and_exits_0(stack, aws_env, sqs_down_a
     assert frames([r for r in emf if "Frames" in r and "exchange" not in r]) == 5
     assert frames([r for r in emf if "Frames" in r and r.get("exchange") == "binance"]) == 5
     assert {r["exchange"] for r in emf if "FeedDown" in r} == {"binance", "bybit", "okx"}
+    # Every frame recorded, written out before exit (one file per UTC hour).
+    files = sorted(tmp_path.glob("liquidations-*.jsonl.gz"))
+    recorded = [json.loads(line) for f in files for line in gzip.decompress(f.read_bytes()).splitlines()]
+    assert [json.loads(r["text"])["o"]["s"] for r in recorded if r["feed"] == "binance"] == ["SOLUSDT"] * 5
