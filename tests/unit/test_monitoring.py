@@ -430,6 +430,7 @@ def test_powertools_adds_the_service_dimension_the_specs_rely_on(capsys, monkeyp
 
 def test_each_liquidation_feed_has_an_alarm_naming_it_after_10_minutes_down() -> None:
     from cryptoalerts.feeds import LIQUIDATION_FEEDS
+    from cryptoalerts.telegram_format import EXCHANGE_NAMES
 
     down = {
         s.dims["exchange"]: s.where.removeprefix("alarm ") for s in alarm_specs() if s.name == metric_names.FEED_DOWN
@@ -437,7 +438,9 @@ def test_each_liquidation_feed_has_an_alarm_naming_it_after_10_minutes_down() ->
     assert set(down) == set(LIQUIDATION_FEEDS)
     for exchange, logical in down.items():
         props = alarms()[logical]["Properties"]
-        assert exchange in props["AlarmName"]["Fn::Sub"] and exchange.lower() in props["AlarmDescription"].lower()
+        # The operator reads the exchange's own name, written as everywhere else (OKX, not Okx).
+        assert exchange in props["AlarmName"]["Fn::Sub"]
+        assert props["AlarmDescription"].startswith(f"The {EXCHANGE_NAMES[exchange]} liquidation feed ")
         assert (props["Period"], props["EvaluationPeriods"], props["DatapointsToAlarm"]) == (60, 10, 10)
         assert (props["Statistic"], props["ComparisonOperator"], props["Threshold"]) == (
             "Maximum",
