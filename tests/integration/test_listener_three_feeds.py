@@ -179,3 +179,19 @@ async def test_keepalives_and_the_okx_upgrade_notice(stack) -> None:
     okx = status["feeds"]["okx"]
     assert okx["liquidations"] == 5  # none missed, none counted twice...
     assert okx["duplicates"] == ex.okx.deliveries - ex.okx.messages_sent  # ...the overlap's copies dropped
+
+
+async def test_okx_is_pinged_only_when_quiet(stack) -> None:
+    # OKX pushes one frame every 100 ms while it has any.
+    async with (
+        fake_exchanges(rate_per_s=10) as ex,
+        running_listener(ex.settings(stack, okx_quiet_ping_s=1.0)) as run,
+    ):
+        await eventually(lambda: ready(run, ("okx",)) and ex.okx.pings >= 1, timeout=15, what="a ping when quiet")
+        ex.okx.feed(okx_ws.cascade_frames("DOGE-USDT-SWAP", "sell", 20, 100, T0, contract_size=1000))
+        await eventually(lambda: ex.okx.messages_sent >= 3, what="frames flowing")
+        pings = ex.okx.pings
+        await ex.okx.drained()
+        assert ex.okx.pings == pings  # 2 s of frames 100 ms apart: never quiet for 1 s
+        await eventually(lambda: ex.okx.pings > pings, timeout=5, what="a ping once quiet again")
+        assert run.listener.feeds["okx"].liquidations == 20
