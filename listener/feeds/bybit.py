@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import msgspec
+from websockets.exceptions import ConnectionClosed
 
 from cryptoalerts.cascade import Liquidation
 from cryptoalerts.feeds import BYBIT
@@ -327,12 +328,18 @@ class BybitFeed(Feed):
         if rest:  # send the others again; a refusal naming none of them splits the batch
             halves = [rest] if refused else [rest[: len(rest) // 2], rest[len(rest) // 2 :]]
             for half in halves:
-                self._spawn(self.subscribe(link, half))
+                self._spawn(self._subscribe_while_open(link, half))
 
     async def subscribe(self, link: Link, topics: list[str], op: str = "subscribe") -> None:
         req_id = str(next(self._req_ids))
         self._requests[req_id] = (link, topics, op)
         await link.send(json.dumps({"req_id": req_id, "op": op, "args": topics}, separators=(",", ":")))
+
+    async def _subscribe_while_open(self, link: Link, topics: list[str], op: str = "subscribe") -> None:
+        """`subscribe` on a connection that may be closing under us: then there is nothing to do, the
+        next connection subscribes every topic of its shard when it opens."""
+        with contextlib.suppress(ConnectionClosed):
+            await self.subscribe(link, topics, op)
 
     def forget_closed_requests(self) -> None:
         """Requests sent on a connection that closed before answering will never be answered (their
@@ -369,7 +376,10 @@ class BybitFeed(Feed):
     async def _refresh_every(self, stop: asyncio.Event) -> None:
         while not stop.is_set():
             await asyncio.sleep(self.settings.instruments_refresh_s)
-            await self._refresh()
+            try:
+                await self._refresh()
+            except Exception:  # a bug in one refresh must not end the hourly refreshes
+                logger.exception("bybit instruments refresh failed; trying again in an hour")
 
     async def _refresh(self) -> bool:
         """Fetch the list; watch new listings, drop delisted ones. False when it could not be read."""
@@ -400,7 +410,7 @@ class BybitFeed(Feed):
                 self.confirmed.difference_update(gone)
                 for link in shard.stream.links():
                     for batch in _batches(gone, SUBSCRIBE_BATCH):
-                        await self.subscribe(link, batch, "unsubscribe")
+                        await self._subscribe_while_open(link, batch, "unsubscribe")
         if added:
             logger.info("bybit topics to watch", extra={"new": len(added), "total": len(wanted)})
         for topic in added:
@@ -417,7 +427,7 @@ class BybitFeed(Feed):
             elif fresh:
                 for link in shard.stream.links():
                     for batch in _batches(fresh, SUBSCRIBE_BATCH):
-                        await self.subscribe(link, batch)
+                        await self._subscribe_while_open(link, batch)
 
     def status(self) -> dict[str, Any]:
         topics = sum(len(s.topics) for s in self.shards)
