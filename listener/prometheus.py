@@ -1,7 +1,8 @@
 """`GET /metrics`: the listener's counters and gauges (those of `/status`) in Prometheus' text format.
 
 For anyone running the listener outside AWS, where the EMF metrics on stdout have no CloudWatch to
-read them. Names follow Prometheus' conventions: `crypto_alerts_listener_` prefix, `_total` for
+read them: every count and level of `/status`, Bybit's topics and OKX's waiting liquidations
+included. Names follow Prometheus' conventions: `crypto_alerts_listener_` prefix, `_total` for
 counters, a label `exchange` on what is per feed.
 """
 
@@ -18,6 +19,8 @@ def render(status: Mapping[str, Any]) -> str:
     """Text exposition format 0.0.4 of a `/status` document."""
     feeds: Mapping[str, Mapping[str, Any]] = status.get("feeds", {})
     outbox = status["outbox"]
+    bybit, okx = feeds.get("bybit"), feeds.get("okx")
+    recording = status.get("recording")
 
     def per_feed(field: str) -> list[Sample]:
         return [({"exchange": name}, float(feed[field])) for name, feed in feeds.items()]
@@ -59,6 +62,49 @@ def render(status: Mapping[str, Any]) -> str:
                 if f["last_frame_age_s"] is not None
             ],
         ),
+        ("connections_opened_total", "counter", "connections opened", per_stream("connections_opened")),
+        (
+            "instrument_refresh_failures_total",
+            "counter",
+            "instrument lists that could not be read",
+            [
+                ({"exchange": name}, float(feed["instruments"]["failures"]))
+                for name, feed in feeds.items()
+                if "instruments" in feed
+            ],
+        ),
+        (
+            "bybit_perpetuals",
+            "gauge",
+            "linear USDT perpetuals Bybit lists",
+            [({}, float(bybit["instruments"]["linear_perpetuals"]))] if bybit else [],
+        ),
+        (
+            "bybit_topics",
+            "gauge",
+            "allLiquidation topics by state (refused: Bybit does not have them)",
+            [({"state": state}, float(n if isinstance(n, int) else len(n))) for state, n in bybit["topics"].items()]
+            if bybit
+            else [],
+        ),
+        (
+            "okx_swaps",
+            "gauge",
+            "linear swaps whose contract size OKX lists",
+            [({}, float(okx["instruments"]["swaps"]))] if okx else [],
+        ),
+        (
+            "okx_waiting_liquidations",
+            "gauge",
+            "liquidations waiting for their instrument's contract size",
+            [({}, float(okx["instruments"]["waiting_liquidations"]))] if okx else [],
+        ),
+        (
+            "okx_errors_total",
+            "counter",
+            "error events OKX sent, by its code",
+            [({"code": c}, float(n)) for c, n in sorted(okx["errors"].items())] if okx else [],
+        ),
         ("cascades_total", "counter", "cascade alerts produced", [({}, float(status["cascades"]))]),
         ("outbox_depth", "gauge", "alerts waiting for SQS", [({}, float(outbox["depth"]))]),
         ("outbox_capacity", "gauge", "alerts the outbox holds at most", [({}, float(outbox["capacity"]))]),
@@ -66,6 +112,19 @@ def render(status: Mapping[str, Any]) -> str:
         ("alerts_dropped_total", "counter", "alerts dropped from a full outbox", [({}, float(outbox["dropped"]))]),
         ("alert_send_failures_total", "counter", "SQS calls that failed", [({}, float(outbox["send_failures"]))]),
         ("history_retained", "gauge", "qualifying liquidations retained", [({}, float(status["history"]["retained"]))]),
+        ("history_bytes", "gauge", "memory the retained history takes", [({}, float(status["history"]["bytes"]))]),
+        (
+            "recorded_lines_total",
+            "counter",
+            "lines recorded: frames, and OKX's contract sizes as they change",
+            [({}, float(recording["lines"]))] if recording else [],
+        ),
+        (
+            "recording_errors_total",
+            "counter",
+            "recording writes that failed",
+            [({}, float(recording["errors"]))] if recording else [],
+        ),
     ]
     lines: list[str] = []
     for name, kind, help_text, samples in families:

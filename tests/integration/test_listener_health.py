@@ -85,6 +85,9 @@ async def test_metrics_in_prometheus_text_format_per_exchange(stack) -> None:
         server.feed(cascade_frames("BTCUSDT", "SELL", 5, 150_000, T0), "not json")
         await server.drained()
         await eventually(lambda: run.listener.outbox.sent == 1, what="alert sent")
+        feeds = run.listener.feeds
+        # Bybit's and OKX's instrument lists are pointed at nothing here: their failures show too.
+        await eventually(lambda: all(feeds[name].instrument_failures for name in ("bybit", "okx")), what="failures")
         response = await http.get("/metrics")
     assert response.status_code == 200
     assert response.headers["content-type"].startswith("text/plain; version=0.0.4")
@@ -100,3 +103,12 @@ async def test_metrics_in_prometheus_text_format_per_exchange(stack) -> None:
     assert values['crypto_alerts_listener_feed_healthy{exchange="binance"}'] == "1"
     assert values['crypto_alerts_listener_feed_healthy{exchange="bybit"}'] == "0"  # nothing to connect to here
     assert "# TYPE crypto_alerts_listener_frames_total counter" in lines
+    # The feed-specific figures of /status, too.
+    assert values['crypto_alerts_listener_connections_opened_total{exchange="binance"}'] == "1"
+    assert int(values['crypto_alerts_listener_instrument_refresh_failures_total{exchange="bybit"}']) >= 1
+    assert int(values['crypto_alerts_listener_instrument_refresh_failures_total{exchange="okx"}']) >= 1
+    assert values['crypto_alerts_listener_bybit_topics{state="watched"}'] == "0"
+    assert values['crypto_alerts_listener_bybit_topics{state="refused"}'] == "0"
+    assert values["crypto_alerts_listener_okx_waiting_liquidations"] == "0"
+    assert values["crypto_alerts_listener_okx_swaps"] == "0"
+    assert int(values["crypto_alerts_listener_history_bytes"]) > 0
