@@ -75,8 +75,9 @@ class MarketEndpoints:
         self, exchange: str, symbol: str, points: Iterable[tuple[int, float, float]] | None
     ) -> None:
         """Serve these (period start ms, coins, USD per coin) as `symbol`'s open-interest history on
-        `exchange` instead of the tape's, and nothing for other periods (None: the tape again). The
-        endpoints page it as they page the tape: the exchanges' own limits, bounds and horizons."""
+        `exchange` instead of the tape's, and nothing for other periods (None: the tape again); its bars
+        in those periods trade at those prices. The endpoints page it as they page the tape: the
+        exchanges' own limits, bounds and horizons."""
         if points is None:
             self._histories.pop((exchange, symbol), None)
         else:
@@ -140,7 +141,20 @@ class MarketEndpoints:
         served = self.tape.slot(slot, float(listing.mark), float(listing.oi), now_slot, exchange, factor)
         now_oi = float(listing.oi)
         then_oi = self._level_at(exchange, listing, min((slot + 1) * SLOT_MS, self.now_ms()))
-        return served if then_oi == now_oi or now_oi <= 0 else replace(served, oi=served.oi * then_oi / now_oi)
+        if then_oi != now_oi and now_oi > 0:
+            served = replace(served, oi=served.oi * then_oi / now_oi)
+        return self._scripted_prices(exchange, listing, served)
+
+    def _scripted_prices(self, exchange: str, listing: Listing, found: Slot) -> Slot:
+        """A bar of a scripted history trades at its prices: from the price at its start to the price
+        at its end. (The tape scales its past to the present mark, so a closed bar of the tape moves
+        every 5 minutes; a scripted history, like a real exchange's, stays what it was.)"""
+        scripted = self._histories.get((exchange, listing.symbol))
+        at = scripted.get(found.open_ms) if scripted is not None else None
+        if scripted is None or at is None:
+            return found
+        opened, closed = at[1], scripted.get(found.open_ms + SLOT_MS, at)[1]
+        return replace(found, open=opened, high=max(opened, closed), low=min(opened, closed), close=closed)
 
     def _candle(self, exchange: str, listing: Listing, open_ms: int, interval_ms: int) -> Candle:
         now = self.now_ms()
