@@ -42,6 +42,9 @@ ATTEMPTS = 3
 RETRY_PAUSE_S = 1.0
 # A Retry-After longer than this fails the exchange rather than stall the whole run.
 LONGEST_WAIT_S = 60.0
+# Binance refuses a startTime beyond its 30 days, and that horizon moves on while a run waits for
+# the rate limit (a hundred symbols take about twelve minutes): start this far inside it.
+HORIZON_ALLOWANCE_MS = 3_600_000
 
 
 @dataclass
@@ -116,10 +119,9 @@ async def _fetch(
             if why is not None:
                 history.failures[ex.name] = why
                 continue
-            oldest = ex.source.open_interest_history_paging.oldest_ms(now_ms, PERIOD_MS)
-            first = max(start, market.align(oldest, PERIOD_MS) + PERIOD_MS) if oldest is not None else start
-            per_page = ex.source.open_interest_history_paging.per_page
-            plans[ex.name] = {symbol: pages(first, end, per_page) for symbol in found}
+            paging = ex.source.open_interest_history_paging
+            first = max(start, _oldest(paging, now_ms))
+            plans[ex.name] = {symbol: pages(first, end, paging.per_page) for symbol in found}
             missing = [s for s in symbols if s not in found]
             if missing:
                 ex.notes.append(f"{', '.join(missing)}: not listed")
@@ -143,6 +145,17 @@ async def _fetch(
             usd = newest[2] if newest[2] is not None else points[newest[0]].usd
             history.coverage.setdefault(symbol, {})[ex.name] = Coverage(len(points), min(points), max(points), usd)
     return history
+
+
+def _oldest(paging: market.HistoryPaging, now_ms: int) -> int:
+    """The oldest period start worth asking: inside a horizon counted in time (which the exchange
+    enforces) by the allowance, inside one counted in periods (which only answers less) as is."""
+    oldest = paging.oldest_ms(now_ms, PERIOD_MS)
+    if oldest is None:
+        return 0
+    if paging.kept_ms is not None:
+        oldest = max(oldest, now_ms - paging.kept_ms + HORIZON_ALLOWANCE_MS)
+    return market.align(oldest, PERIOD_MS) + PERIOD_MS
 
 
 def _points(rows: list[Row], closes: Mapping[int, float]) -> dict[int, oi.Point]:

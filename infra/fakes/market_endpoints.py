@@ -258,8 +258,11 @@ class MarketEndpoints:
         limit = _limit(query, default=30, most=500)
         if period is None or limit is None:
             return _json(400, {"code": -1130, "msg": "Data sent for parameter 'period' or 'limit' is not valid."})
-        month_ago = self.now_ms() - 30 * 86_400_000  # Binance keeps the last 30 days
-        start = max(_ms(query, "startTime") or month_ago, month_ago)
+        month_ago = self.now_ms() - 30 * 86_400_000  # Binance keeps the last 30 days and refuses older
+        start = _ms(query, "startTime")
+        if start is not None and start < month_ago:
+            return _json(400, {"code": -1130, "msg": "Data sent for parameter 'startTime' is not valid."})
+        start = start if start is not None else month_ago
         u = listing.unit
         points = []
         for t in self._opens(period, start, _ms(query, "endTime"), limit, False, True):

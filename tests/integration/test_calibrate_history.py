@@ -16,7 +16,9 @@ import httpx
 import pytest
 from calibration_series import BAR_MS, spikes
 
-from cryptoalerts.exchanges import binance, bybit, okx
+from cryptoalerts.exchanges import MARKETS, binance, bybit, okx
+from infra.cli import oi_history
+from infra.cli.history_cache import HistoryCache
 from infra.cli.main import main
 from infra.fakes.exchanges_rest import FakeExchanges
 
@@ -65,7 +67,7 @@ def test_the_proposal_reproduces_a_known_quantile_from_the_exchanges_history(
     # Each exchange served what it keeps: Binance and Bybit the 30 days, OKX its newest 1,440 periods.
     points = {ex: v["points"] for ex, v in row["exchanges"].items()}
     assert points["bybit"] == 30 * 288
-    assert 30 * 288 - 2 <= points["binance"] <= 30 * 288  # its 30-day horizon runs from now
+    assert 30 * 288 - 14 <= points["binance"] <= 30 * 288 - 12  # an hour inside its 30 days from now
     assert 1438 <= points["okx"] <= 1440
     # Paged at each exchange's page size, and never refused for going too fast.
     assert fake.rate_limited == {}
@@ -174,3 +176,17 @@ def test_the_fake_refuses_a_client_that_does_not_pace(fake: FakeExchanges) -> No
 
     statuses = asyncio.run(burst())
     assert statuses.count(429) == 4 and fake.rate_limited["okx"] == 4
+
+
+def test_binance_still_serves_the_oldest_page_of_a_run_that_lasts(fake: FakeExchanges, synthetic: Any) -> None:
+    """Binance refuses a startTime beyond its 30 days, and that horizon moves on while a long run
+    waits for its rate limit (a hundred symbols take about twelve minutes): here the oldest page is
+    asked ten minutes after the run read the clock."""
+    started = time.time() - 600
+    source = next(s for s in MARKETS if s.name == "binance")
+    found = oi_history.fetch_history(
+        ["BTC"], 30, int(started * 1000), HistoryCache(None), sources=[source], clock=lambda: started
+    )
+    assert found.failures == {}
+    coverage = found.coverage["BTC"]["binance"]
+    assert 30 * 288 - 14 <= coverage.points <= 30 * 288 - 12  # an hour inside the horizon, no more
