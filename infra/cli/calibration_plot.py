@@ -20,6 +20,7 @@ from infra.cli.context import CliError
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
 
 CURRENT_COLOR = "#c0392b"
 PROPOSED_COLOR = "#27ae60"
@@ -29,11 +30,6 @@ EXCHANGE_COLORS = {"binance": "#f0b90b", "bybit": "#1f2937", "okx": "#2563eb"}
 def write(directory: Path, rows: Iterable[OiCalibration]) -> list[Path]:
     """A PNG per symbol with a history; returns the files written."""
     try:
-        from matplotlib.backends.backend_agg import FigureCanvasAgg
-        from matplotlib.figure import Figure
-    except ImportError:
-        raise CliError("--plot needs matplotlib: pip install 'crypto-alerts[plot]'") from None
-    try:
         directory.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise CliError(f"cannot create {directory}: {exc.strerror or exc}") from None
@@ -41,15 +37,7 @@ def write(directory: Path, rows: Iterable[OiCalibration]) -> list[Path]:
     for row in rows:
         if not row.changes:
             continue
-        figure = Figure(figsize=(11, 7), layout="constrained")
-        FigureCanvasAgg(figure)
-        changes_axes, rates_axes = figure.subplots(2, 1, height_ratios=(3, 2))
-        _changes(changes_axes, row)
-        _rates(rates_axes, row)
-        figure.suptitle(
-            f"{row.symbol}: open interest over {row.rule.window_min} min, "
-            f"{row.rule.min_exchanges} exchange(s) must confirm; target at most {row.target_per_day:g}/day"
-        )
+        figure = chart(row)
         path = directory / f"calibrate-{row.symbol}.png"
         try:
             figure.savefig(path, dpi=110)
@@ -59,7 +47,28 @@ def write(directory: Path, rows: Iterable[OiCalibration]) -> list[Path]:
     return written
 
 
+def chart(row: OiCalibration) -> Figure:
+    """The figure of one symbol: its changes against both thresholds, and the rate curve."""
+    try:
+        from matplotlib.backends.backend_agg import FigureCanvasAgg
+        from matplotlib.figure import Figure
+    except ImportError:
+        raise CliError("--plot needs matplotlib: pip install 'crypto-alerts[plot]'") from None
+    figure = Figure(figsize=(11, 7), layout="constrained")
+    FigureCanvasAgg(figure)
+    changes_axes, rates_axes = figure.subplots(2, 1, height_ratios=(3, 2))
+    _changes(changes_axes, row)
+    _rates(rates_axes, row)
+    figure.suptitle(
+        f"{row.symbol}: open interest over {row.rule.window_min} min, "
+        f"{row.rule.min_exchanges} exchange(s) must confirm; target at most {row.target_per_day:g}/day"
+    )
+    return figure
+
+
 def _changes(ax: Axes, row: OiCalibration) -> None:
+    from matplotlib.dates import AutoDateLocator, ConciseDateFormatter
+
     for exchange, points in row.changes.items():
         # matplotlib's stubs take numbers only, yet it plots datetimes on a date axis.
         times: Any = [datetime.fromtimestamp(minute / 1000, tz=UTC) for minute, _ in points]
@@ -68,6 +77,11 @@ def _changes(ax: Axes, row: OiCalibration) -> None:
     ax.axhline(row.rule.change_pct, color=CURRENT_COLOR, ls="--", label=f"current {row.rule.change_pct:g}%")
     if row.proposed is not None:
         ax.axhline(row.proposed.change_pct, color=PROPOSED_COLOR, label=f"proposed {row.proposed.change_pct:g}%")
+    # Dates in full on 30 days overlap at the axis' end: the concise form writes the month once.
+    locator = AutoDateLocator()
+    ax.xaxis.set_major_locator(locator)
+    ax.xaxis.set_major_formatter(ConciseDateFormatter(locator))
+    ax.set_xlabel("time (UTC)")
     ax.set_ylabel(f"change over {row.rule.window_min} min (%)")
     ax.grid(alpha=0.3)
     ax.legend(loc="upper left", fontsize="small")

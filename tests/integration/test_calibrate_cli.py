@@ -6,6 +6,7 @@ from __future__ import annotations
 import gzip
 import json
 import re
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +14,7 @@ import boto3
 import pytest
 from calibration_series import spikes
 
-from cryptoalerts import thresholds
+from cryptoalerts import oi, thresholds
 from infra.cli.main import main
 from infra.local import aws_resources
 from infra.repo import BINANCE_LIQUIDATIONS, BTC_OPEN_INTEREST
@@ -199,6 +200,28 @@ def test_plot_writes_a_png_per_symbol_with_history(tmp_path, capsys) -> None:
     png = (tmp_path / "plots" / "calibrate-BTC.png").read_bytes()
     assert png.startswith(b"\x89PNG\r\n\x1a\n") and len(png) > 20_000
     assert not (tmp_path / "plots" / "calibrate-ETH.png").exists()  # no history for ETH: no chart
+
+
+def test_the_chart_draws_both_thresholds_over_30_days_of_legible_dates() -> None:
+    from infra.cli import calibration, calibration_plot
+
+    # 30 days to 2026-11-30: the date axis ticks every fourth day and at the month's first, close together.
+    synthetic = spikes(1_796_023_200_000, days=30)
+    series = {ex: {t: oi.Point(c, p) for t, c, p in rows} for ex, rows in synthetic.points.items()}
+    row = calibration.calibrate_oi("BTC", series, thresholds.defaults().oi("BTC"), 1.0)
+    assert row.proposed is not None
+    figure = calibration_plot.chart(row)
+    changes, rates = figure.axes
+    # Both thresholds: across the changes (horizontal) and on the rate curve (vertical).
+    assert {row.rule.change_pct, row.proposed.change_pct} <= {line.get_ydata()[0] for line in changes.lines}
+    assert {row.rule.change_pct, row.proposed.change_pct} <= {line.get_xdata()[0] for line in rates.lines}
+    # The dates under the changes can be read: no two labels overlap.
+    figure.canvas.draw()
+    boxes = sorted(
+        (label.get_window_extent() for label in changes.get_xticklabels() if label.get_text()), key=lambda b: b.x0
+    )
+    assert len(boxes) >= 4
+    assert all(left.x1 < right.x0 for left, right in pairwise(boxes)), [(b.x0, b.x1) for b in boxes]
 
 
 def test_a_synthetic_history_reproduces_its_known_quantile(tmp_path, capsys) -> None:
