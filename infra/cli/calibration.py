@@ -247,7 +247,10 @@ def _oi_note(
     if largest <= 0:
         return f"open interest never rose over {rule.window_min} min: any threshold stays silent"
     if not resolves(days, target):
-        return f"{_span(days)} of history cannot tell {target:g} a day apart from none: {_needed(target)}"
+        return (
+            f"{_span(days)} of history cannot tell {target:g} a day apart from none: "
+            f"{_needed(target, 'a longer history (--days) or a higher --target-per-day')}"
+        )
     return None
 
 
@@ -261,8 +264,8 @@ def _span(days: float) -> str:
     return f"{days:.1f} days" if days >= 2 else f"{days * 24:.1f} h"
 
 
-def _needed(target: float) -> str:
-    return f"it takes at least {_span(1 / target)} (fetch more days, record longer or raise the target)"
+def _needed(target: float, remedy: str) -> str:
+    return f"it takes at least {_span(1 / target)} ({remedy})"
 
 
 # ---------------------------------------------------------------- liquidations
@@ -319,7 +322,7 @@ def calibrate_liquidations(
         note = f"no liquidation of {symbol} in the recording"
     elif not resolves(days, target_per_day):
         note = f"a recording of {_span(days)} cannot tell {target_per_day:g} a day apart from none: "
-        note += _needed(target_per_day)
+        note += _needed(target_per_day, "a longer recording or a higher --cascade-target-per-day")
     else:
         ladder = usd_ladder(largest)
         for count in sorted({*(counts if counts is not None else CASCADE_COUNTS), rule.cascade_count}):

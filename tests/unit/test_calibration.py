@@ -111,6 +111,7 @@ def test_a_history_too_short_for_the_target_proposes_nothing() -> None:
     result = calibration.calibrate_oi("BTC", flat_series([5.0, 0.0, 3.0]), RULE, target_per_day=1.0)
     assert result.proposed is None
     assert result.note is not None and "cannot tell 1 a day apart from none" in result.note
+    assert result.note.endswith("(a longer history (--days) or a higher --target-per-day)")
     assert [r.alerts for r in result.curve if r.change_pct in (3.0, 5.0)] == [2, 1]
 
 
@@ -190,6 +191,8 @@ def test_liquidation_rows_say_when_there_is_nothing_to_measure() -> None:
     result = calibration.calibrate_liquidations("BTC", short, thresholds.defaults(), 0.01, 1.0)
     assert result.proposed is None and result.current.cascades == 1
     assert result.note is not None and "cannot tell 1 a day apart from none" in result.note
+    # What would help names the cascade flag; more days of exchange history would not.
+    assert result.note.endswith("(a longer recording or a higher --cascade-target-per-day)")
     absent = calibration.calibrate_liquidations("ETH", short, thresholds.defaults(), 2.0, 1.0)
     assert absent.proposed is None and absent.note == "no liquidation of ETH in the recording"
 
