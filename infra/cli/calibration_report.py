@@ -14,7 +14,7 @@ from cryptoalerts.telegram_format import usd
 from cryptoalerts.timeutil import iso_ms
 from infra.cli.calibration import CascadeRate, Coverage, LiquidationCalibration, OiCalibration, Rate, Spread
 
-COLUMNS = ("symbol", "alert", "current", "per day", "proposed", "per day", "largest seen")
+COLUMNS = ("symbol", "alert", "current", "alerts/day", "proposed", "alerts/day", "largest seen")
 
 
 @dataclass

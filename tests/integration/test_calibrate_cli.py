@@ -177,7 +177,7 @@ def test_the_table_shows_current_proposed_and_largest_per_symbol(tmp_path, capsy
     assert main(args) == 0
     out = capsys.readouterr().out
     header = next(line for line in out.splitlines() if line.startswith("symbol  alert"))
-    assert header.split() == ["symbol", "alert", "current", "per", "day", "proposed", "per", "day", "largest", "seen"]
+    assert header.split() == ["symbol", "alert", "current", "alerts/day", "proposed", "alerts/day", "largest", "seen"]
     oi_row = next(line for line in out.splitlines() if line.startswith("BTC     OI 15 min"))
     assert re.search(r"15%\s+0\.00\s+0\.\d+%\s+0\.\d\d\s+\+1\.41% binance 2026-06-08 12:10 UTC", oi_row), oi_row
     cascade_row = next(line for line in out.splitlines() if line.startswith("BTC     cascade 30 s"))
