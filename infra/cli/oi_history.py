@@ -28,6 +28,7 @@ import httpx
 from cryptoalerts import config, oi
 from cryptoalerts.exchanges import MARKETS, MarketSource, market, tls_context
 from cryptoalerts.exchanges.fetch import ExchangeError, RateLimited, RequestLog
+from cryptoalerts.timeutil import iso_ms
 from infra.cli.calibration import Coverage
 from infra.cli.history_cache import HistoryCache, PageKey, Row
 from infra.cli.pacing import Pace
@@ -121,6 +122,10 @@ async def _fetch(
                 continue
             paging = ex.source.open_interest_history_paging
             first = max(start, _oldest(paging, now_ms))
+            if first >= end:
+                served = iso_ms(first)[:16].replace("T", " ")
+                history.failures[ex.name] = f"not used: it serves history from {served} UTC on, after the span asked"
+                continue
             plans[ex.name] = {symbol: pages(first, end, paging.per_page) for symbol in found}
             missing = [s for s in symbols if s not in found]
             if missing:

@@ -190,3 +190,17 @@ def test_binance_still_serves_the_oldest_page_of_a_run_that_lasts(fake: FakeExch
     assert found.failures == {}
     coverage = found.coverage["BTC"]["binance"]
     assert 30 * 288 - 14 <= coverage.points <= 30 * 288 - 12  # an hour inside the horizon, no more
+
+
+def test_an_exchange_that_keeps_no_history_that_old_is_named(
+    fake: FakeExchanges, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    forty_days_ago = int(time.time() * 1000) - 40 * DAY_MS
+    found, _ = calibrate(tmp_path, capsys, "--until", str(forty_days_ago), "--days", "5")
+    failures = found["open_interest"]["failures"]
+    # Binance keeps 30 days, OKX 5: neither is asked, and the reason is given rather than a silent gap.
+    assert set(failures) == {"binance", "okx"}
+    assert all(re.fullmatch(r"not used: it serves history from .* UTC on, after the span asked", why) for why in
+               failures.values()), failures  # fmt: skip
+    assert set(found["symbols"]["BTC"]["oi"]["exchanges"]) == {"bybit"}  # back to the listing
+    assert fake.path_requests[("binance", binance.OI_HISTORY)] == fake.path_requests[("okx", okx.OI_HISTORY)] == 0
