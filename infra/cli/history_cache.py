@@ -1,10 +1,10 @@
 """Pages of exchange history kept on disk, so a second calibration asks the exchanges nothing.
 
-One JSON file per page, named by what was asked (exchange, contract, period, [start, end)), holding
-what came back and when. A page whose end lies well before its fetch time is final: the exchange
-had published all of it, and history does not change. A page reaching up to its fetch time may
-still gain its newest point (exchanges publish a period a little after it closes): it is reused
-only for one period after it was fetched, then asked again.
+One JSON file per page, named by what was asked (exchange and server, contract, period,
+[start, end)), holding what came back and when. A page whose end lies well before its fetch time is
+final: the exchange had published all of it, and history does not change. A page reaching up to its
+fetch time may still gain its newest point (exchanges publish a period a little after it closes):
+it is reused only for one period after it was fetched, then asked again.
 
 Default place: `$XDG_CACHE_HOME/crypto-alerts/history` (else `~/.cache/...`). A file that cannot be
 read is a miss, never an error: the page is fetched and the file rewritten.
@@ -32,7 +32,7 @@ Row = tuple[int, float, float | None]  # time (ms), open interest in coins, in U
 
 @dataclass(frozen=True)
 class PageKey:
-    exchange: str
+    exchange: str  # and its server: `binance@fapi.binance.com`
     contract: str
     period: str
     start_ms: int
@@ -89,8 +89,9 @@ class HistoryCache:
     def _path(self, parts: Sequence[str]) -> Path | None:
         if self.root is None:
             return None
-        # Contract names are exchange symbols (BTCUSDT, BTC-USDT-SWAP): keep them file-name safe anyway.
-        return self.root.joinpath(*(p.replace("/", "_") for p in parts))
+        # Contract names are exchange symbols (BTCUSDT, BTC-USDT-SWAP), servers `binance@fapi.binance.com`
+        # or `okx@127.0.0.1:8080`: keep them file-name safe anyway.
+        return self.root.joinpath(*(p.replace("/", "_").replace(":", "_") for p in parts))
 
     def _read(self, parts: Sequence[str]) -> dict[str, Any] | None:
         path = self._path(parts)

@@ -188,6 +188,8 @@ class _Exchange:
     ) -> None:
         self.source = source
         self.name = source.name
+        # Pages are kept per server: the fakes' history (or a testnet's) must never answer for the exchange's.
+        self.cached_as = f"{source.name}@{httpx.URL(base).netloc.decode()}"
         self.base = base
         self.client = client
         self.cache = cache
@@ -208,7 +210,7 @@ class _Exchange:
 
     async def contracts(self, symbols: Iterable[str]) -> tuple[dict[str, market.Contract], str | None]:
         """The contract of each symbol listed here (from the cache for a day), or why none could be read."""
-        cached = self.cache.contracts(self.name)
+        cached = self.cache.contracts(self.cached_as)
         if cached is not None:
             listing = {s: market.Contract(self.name, s, c[0], int(c[1])) for s, c in cached.items()}
         else:
@@ -218,7 +220,7 @@ class _Exchange:
                 return {}, f"not used: cannot list its contracts: {exc}"
             except Exception as exc:  # a parsing bug for one exchange must not cost the others
                 return {}, f"not used: cannot list its contracts: unexpected {type(exc).__name__}: {exc}"
-            self.cache.put_contracts(self.name, {s: [c.name, c.multiplier] for s, c in listing.items()})
+            self.cache.put_contracts(self.cached_as, {s: [c.name, c.multiplier] for s, c in listing.items()})
         self._contracts = {s: listing[s] for s in symbols if s in listing}
         return self._contracts, None
 
@@ -238,7 +240,7 @@ class _Exchange:
 
             async with in_flight:
                 rows, cached = await self._page(
-                    PageKey(self.name, contract.name, PERIOD, first, stop), paging, contract, fetch
+                    PageKey(self.cached_as, contract.name, PERIOD, first, stop), paging, contract, fetch
                 )
             done[symbol] += 1
             progress.advance(self.name, cached=cached)
@@ -285,7 +287,7 @@ class _Exchange:
                 bars = await self.source.bars(self.client, self.base, contract, PERIOD, first, stop, self.log)
                 return [(b.open_ms, b.close, None) for b in bars]
 
-            key = PageKey(self.name, contract.name, f"bars-{PERIOD}", first, stop)
+            key = PageKey(self.cached_as, contract.name, f"bars-{PERIOD}", first, stop)
             rows, cached = await self._page(key, paging, contract, fetch)
             progress.advance(self.name, cached=cached)
             return rows

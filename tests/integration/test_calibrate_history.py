@@ -204,3 +204,18 @@ def test_an_exchange_that_keeps_no_history_that_old_is_named(
                failures.values()), failures  # fmt: skip
     assert set(found["symbols"]["BTC"]["oi"]["exchanges"]) == {"bybit"}  # back to the listing
     assert fake.path_requests[("binance", binance.OI_HISTORY)] == fake.path_requests[("okx", okx.OI_HISTORY)] == 0
+
+
+def test_the_cache_keeps_each_server_apart(
+    fake: FakeExchanges, synthetic: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch
+) -> None:
+    """Pages from the fakes (or any other server) never answer for another server's history."""
+    window = ("--until", last_bar(synthetic), "--days", "2")
+    first, _ = calibrate(tmp_path, capsys, *window)
+    with FakeExchanges() as other:  # serves the tape, not the synthetic spikes
+        other.seed_calm_market()
+        for name, value in other.env().items():
+            monkeypatch.setenv(name, value)
+        second, _ = calibrate(tmp_path, capsys, *window)
+    assert other.path_requests[("binance", binance.OI_HISTORY)] > 0
+    assert second["symbols"]["BTC"]["oi"]["largest"] != first["symbols"]["BTC"]["oi"]["largest"]
