@@ -35,7 +35,9 @@ def test_pace_keeps_every_window_under_the_limit_from_answer_to_the_next_send() 
     for sent, _ in events:
         # What the exchange may have counted before this one: sent earlier, answered within 0.2 s of it.
         assert sum(1 for s, a in events if s < sent and a > sent - 0.2 + 1e-6) <= 9
-    assert 0.4 <= elapsed < 1.0  # 25 at 10 per 0.2 s: two full windows and the answers, not much more
+    # 25 at 10 per 0.2 s: two full windows and the answers (about 0.45 s). The bound only tells a pace
+    # that waits a window per request (5 s) from one that fills each window; a loaded machine needs room.
+    assert 0.4 <= elapsed < 2.5
 
 
 def test_pace_keeps_a_margin_and_honours_a_hold() -> None:
