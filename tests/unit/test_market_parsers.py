@@ -4,6 +4,8 @@ their own documentation's examples or field lists), parsed into coins and USD pe
 
 from __future__ import annotations
 
+import asyncio
+import gc
 from decimal import Decimal
 from itertools import pairwise
 from typing import Any
@@ -201,3 +203,25 @@ def test_pages_cover_a_range_newest_first_without_gaps() -> None:
     assert pages[0] == (700, 1_000) and pages[-1] == (0, 100)
     assert all(start == end for (start, _), (_, end) in pairwise(pages))
     assert market.periods(0, 1_001, 10) == 101
+
+
+def test_a_failing_page_leaves_no_page_created_and_never_asked(recwarn: pytest.WarningsRecorder) -> None:
+    """One page failing ends the fetch; the pages still waiting their turn were never started, so
+    nothing is left that Python reports as 'coroutine ... was never awaited'."""
+    asked: list[int] = []
+
+    async def page(start: int, end: int) -> list[int]:
+        asked.append(start)
+        if start == 900:  # the newest page, asked first
+            raise ExchangeError("HTTP 500 on the newest page", "error 500")
+        await asyncio.sleep(1)
+        return [start]
+
+    async def fetch() -> None:
+        with pytest.raises(ExchangeError):
+            await market.paged(page, (0, 1_000), 10, 10, in_flight=1, time_of=lambda t: t)
+
+    asyncio.run(fetch())
+    gc.collect()
+    assert asked[0] == 900 and len(asked) < 10
+    assert not [w for w in recwarn if "never awaited" in str(w.message)]

@@ -9,6 +9,7 @@ contracts), prices here are USD per coin of the base asset and sizes are in coin
 from __future__ import annotations
 
 import asyncio
+import functools
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Generic, TypeVar
@@ -180,13 +181,15 @@ def align(time_ms: int, interval_ms: int) -> int:
     return time_ms - time_ms % interval_ms
 
 
-async def bounded(jobs: Iterable[Awaitable[T]], limit: int) -> list[T]:
-    """Run the jobs concurrently, at most `limit` at a time (an exchange's rate limit), in order."""
+async def bounded(jobs: Iterable[Callable[[], Awaitable[T]]], limit: int) -> list[T]:
+    """Run the jobs concurrently, at most `limit` at a time (an exchange's rate limit), in order.
+    Each job is started only once through the gate, so a job cancelled while waiting leaves no
+    coroutine behind that was never awaited."""
     gate = asyncio.Semaphore(limit)
 
-    async def one(job: Awaitable[T]) -> T:
+    async def one(job: Callable[[], Awaitable[T]]) -> T:
         async with gate:
-            return await job
+            return await job()
 
     return list(await asyncio.gather(*(one(j) for j in jobs)))
 
@@ -202,7 +205,9 @@ async def paged(
     """Every page of the span [start, end) asked at once (at most `in_flight` at a time); the rows
     whose time lies in the span, each time once (pages may overlap at their edges), oldest first."""
     start_ms, end_ms = span
-    found = await bounded((page(a, b) for a, b in windows(start_ms, end_ms, step_ms, per_page)), in_flight)
+    found = await bounded(
+        (functools.partial(page, a, b) for a, b in windows(start_ms, end_ms, step_ms, per_page)), in_flight
+    )
     by_time = {time_of(row): row for rows in found for row in rows if start_ms <= time_of(row) < end_ms}
     return [by_time[t] for t in sorted(by_time)]
 
