@@ -212,7 +212,19 @@ def _usdt(row: Row) -> bool:
     return row.contract.endswith("USDT")
 
 
-class BybitWire:
+class _SubscribedByMessage:
+    """A wire whose connections all open at one path and then subscribe by message (Bybit, OKX)."""
+
+    PATH: str
+
+    def stream_path(self) -> str:
+        return self.PATH
+
+    def accept(self, path: str) -> Subscription | None:
+        return NOTHING if path.partition("?")[0] == self.PATH else None
+
+
+class BybitWire(_SubscribedByMessage):
     """`allLiquidation.<SYMBOL>` at `/v5/public/linear`, as the listener and the bare client read it:
     `{"topic":"allLiquidation.BTCUSDT","type":"snapshot","ts":T,"data":[{"T":T,"s":"BTCUSDT","S":"Buy",
     "v":qty,"p":price}]}` (`S` the position's side: a Binance SELL, a long liquidated, is `Buy`). Bybit
@@ -243,14 +255,8 @@ class BybitWire:
         entry = bybit_ws.entry(row.contract, side, row.qty, row.price, row.time_ms)
         return str(bybit_ws.liquidation_frame(row.contract, [entry]).payload)
 
-    def stream_path(self) -> str:
-        return self.PATH
-
     def listener_env(self, base_url: str) -> dict[str, str]:
         return {"BYBIT_WS_URL": base_url + self.PATH, "BYBIT_REST_URL": _https(base_url)}
-
-    def accept(self, path: str) -> Subscription | None:
-        return NOTHING if path.partition("?")[0] == self.PATH else None
 
     def contracts(self) -> frozenset[str]:
         return frozenset(row.contract for row in _recording() if _usdt(row))
@@ -326,7 +332,7 @@ def _legacy_bybit(text: str) -> str:
 OKX_CONTRACT_SIZES = {"BTC": Decimal("0.01"), "ETH": Decimal("0.1")}  # OKX's ctVal: coins a contract
 
 
-class OkxWire:
+class OkxWire(_SubscribedByMessage):
     """`liquidation-orders` of `instType` SWAP at `/ws/v5/public`: one subscription for every swap,
     `{"arg":{"channel":"liquidation-orders","instType":"SWAP"},"data":[{"details":[{"bkLoss":"0",
     "bkPx":price,"ccy":"","posSide":"long","side":"sell","sz":contracts,"ts":"T"}],"instFamily":..,
@@ -354,14 +360,8 @@ class OkxWire:
     def contract_size(self, inst_id: str) -> Decimal:
         return OKX_CONTRACT_SIZES.get(inst_id.split("-", 1)[0], Decimal(1))
 
-    def stream_path(self) -> str:
-        return self.PATH
-
     def listener_env(self, base_url: str) -> dict[str, str]:
         return {"OKX_WS_URL": base_url + self.PATH, "OKX_REST_URL": _https(base_url)}
-
-    def accept(self, path: str) -> Subscription | None:
-        return NOTHING if path.partition("?")[0] == self.PATH else None
 
     def on_message(self, subscription: Subscription, message: str) -> tuple[Subscription, list[str]]:
         if message == "ping":
