@@ -190,7 +190,7 @@ def _receive_count(record: SQSRecord) -> int:
 
 _warm = Warm(Runtime)
 runtime = _warm.get
-reset = _warm.reset  # tests: a fresh emulator, fake exchanges or fake Telegram
+reset = _warm.reset  # tests: a fresh emulator or fake Telegram
 
 
 @logger.inject_lambda_context
